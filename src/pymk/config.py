@@ -1,0 +1,70 @@
+"""One settings object for pymk, read from a TOML file and ``PYMK_*`` environment variables.
+
+Built by :func:`load_settings`, never at import time. Each backend is chosen by a URL:
+``memory://`` (in-process), ``sqlite:///path`` (embedded, the default), ``redis://host:port/db``,
+``postgresql://user@host/db``. A relative SQLite path is resolved under ``home``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pymk.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Every knob pymk has. Environment variables override the file: ``PYMK_HOME``, ``PYMK_DEADLETTER_URL``."""
+
+    model_config = SettingsConfigDict(env_prefix="PYMK_", extra="forbid")
+
+    home: Path = Field(default=Path("pymk-home"), description="Directory holding all state (data, models, lists).")
+    deadletter_url: str = Field(
+        default="sqlite:///deadletter.sqlite",
+        description="Where rejected records go with their reason: sqlite:///..., postgresql://..., memory://",
+    )
+    dedupe_url: str = Field(
+        default="sqlite:///seen-events.sqlite",
+        description="Where seen event ids are kept for idempotent ingestion: sqlite:///..., redis://..., memory://",
+    )
+    seed: int = Field(default=0, description="Default random seed for everything stochastic.")
+    log_level: str = Field(default="INFO", description="Python logging level name.")
+    max_id_length: int = Field(default=128, ge=1, description="Longest accepted user id, in characters.")
+    max_props_bytes: int = Field(default=4096, ge=0, description="Largest accepted event props, as JSON bytes.")
+
+    def resolve(self, url: str) -> str:
+        """Return ``url`` with a relative ``sqlite:///`` path anchored under ``home``."""
+        prefix = "sqlite:///"
+        if url.startswith(prefix):
+            path = Path(url[len(prefix) :])
+            if not path.is_absolute():
+                return prefix + str(self.home / path)
+        return url
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings: defaults < ``config_file`` (TOML, or ``$PYMK_CONFIG``) < environment < ``overrides``.
+
+    Raises :class:`ConfigError` naming the file or field when something is wrong.
+    """
+    file_values: dict[str, Any] = {}
+    path = config_file or (Path(os.environ["PYMK_CONFIG"]) if os.environ.get("PYMK_CONFIG") else None)
+    if path is not None:
+        try:
+            file_values = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    # Environment beats the file: drop file keys that an environment variable sets.
+    file_values = {k: v for k, v in file_values.items() if f"PYMK_{k.upper()}" not in os.environ}
+    unknown = set(file_values) - set(Settings.model_fields)
+    if unknown:
+        raise ConfigError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")
+    try:
+        return Settings(**{**file_values, **{k: v for k, v in overrides.items() if v is not None}})
+    except ValueError as exc:
+        raise ConfigError(f"invalid settings: {exc}") from exc
