@@ -19,11 +19,13 @@ from pymk.errors import ConfigError
 
 
 class Settings(BaseSettings):
-    """Every knob pymk has. Environment variables override the file: ``PYMK_HOME``, ``PYMK_DEADLETTER_URL``."""
+    """Every knob pymk has. Environment variables (``PYMK_HOME``, ...) override the file."""
 
     model_config = SettingsConfigDict(env_prefix="PYMK_", extra="forbid")
 
-    home: Path = Field(default=Path("pymk-home"), description="Directory holding all state (data, models, lists).")
+    home: Path = Field(
+        default=Path("pymk-home"), description="Directory holding all state (data, models, lists)."
+    )
     deadletter_url: str = Field(
         default="sqlite:///deadletter.sqlite",
         description="Where rejected records go with their reason: sqlite:///..., postgresql://..., memory://",
@@ -35,7 +37,9 @@ class Settings(BaseSettings):
     seed: int = Field(default=0, description="Default random seed for everything stochastic.")
     log_level: str = Field(default="INFO", description="Python logging level name.")
     max_id_length: int = Field(default=128, ge=1, description="Longest accepted user id, in characters.")
-    max_props_bytes: int = Field(default=4096, ge=0, description="Largest accepted event props, as JSON bytes.")
+    max_props_bytes: int = Field(
+        default=4096, ge=0, description="Largest accepted event props, as JSON bytes."
+    )
 
     def resolve(self, url: str) -> str:
         """Return ``url`` with a relative ``sqlite:///`` path anchored under ``home``."""
