@@ -1,0 +1,27 @@
+"""The ``pymk`` command line: thin Typer commands over the use cases.
+
+Each command lives in its own module with a ``register(app)`` function, so commands stay small and
+independent; this module only assembles them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from pymk.cli import demo, evaluate, importer, simulate
+
+app = typer.Typer(
+    name="pymk",
+    help="pymk: People You May Know — real-time friend recommendations. State lives under PYMK_HOME.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for module in (importer, evaluate, simulate, demo):
+    module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
