@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pymk.config import Settings, load_settings
 from pymk.errors import PymkError
@@ -39,10 +40,11 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except PymkError as exc:
-        console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        # Messages quote user data and end in a "[reason]" code: print them literally, not as markup.
+        console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except FileNotFoundError as exc:
-        console.print(f"[bold red]error:[/] no such file: {exc.filename}", highlight=False)
+        console.print(f"[bold red]error:[/] no such file: {escape(str(exc.filename))}", highlight=False)
         raise typer.Exit(2) from None
 
 
