@@ -1,0 +1,90 @@
+"""``pymk evaluate`` end to end through Typer's CliRunner."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from pymk.cli import app
+
+pytestmark = pytest.mark.e2e
+
+LG3 = 1 / math.log2(3)
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["evaluate", *args])
+    return result.exit_code, result.output
+
+
+def test_evaluate_prints_a_table_and_writes_the_json(handmade_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    code, text = run(
+        str(handmade_file),
+        "--format",
+        "snap-temporal",
+        "--k",
+        "2,1",
+        "--models",
+        "popularity,cn",
+        "--json",
+        str(out),
+    )
+    assert code == 0, text
+    assert "recall@2" in text and "popularity" in text and "5 query users" in text
+    result = orjson.loads(out.read_bytes())
+    assert result["dataset"] == {"users": 7, "train_pairs": 7, "query_users": 5, "truth_pairs": 6}
+    assert list(result["models"]["cn"])[:4] == ["recall@1", "ndcg@1", "recall@2", "ndcg@2"]
+    assert result["models"]["cn"]["ndcg@2"] == pytest.approx(
+        (1 + LG3) / 5, abs=1e-12
+    )  # see test_eval_handmade
+
+
+def test_every_baseline_runs_by_default(handmade_file: Path) -> None:
+    code, text = run(str(handmade_file), "-f", "snap-temporal")
+    assert code == 0, text
+    for name in ("popularity", "recent", "cn", "aa", "ra", "ppr"):
+        assert name in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "parquet"], "unknown format 'parquet'; use one of: snap-temporal, snap-static"),
+        (
+            ["--format", "snap-temporal", "--models", "cn,magic"],
+            "unknown model 'magic'; available: popularity",
+        ),
+        (["--format", "snap-temporal", "--models", "pymk"], "not available yet"),
+        (["--format", "snap-temporal", "--k", "10,x"], "--k must be comma-separated positive integers"),
+        (["--format", "snap-temporal", "--test-fraction", "1.5"], "--test-fraction must be between 0 and 1"),
+    ],
+)
+def test_user_errors_are_one_clear_line(handmade_file: Path, args: list[str], message: str) -> None:
+    code, text = run(str(handmade_file), *args)
+    assert code == 2
+    assert message in " ".join(text.split())
+    assert "Traceback" not in text
+
+
+def test_missing_file_is_a_user_error(tmp_path: Path) -> None:
+    code, text = run(str(tmp_path / "nope.txt"), "--format", "snap-temporal")
+    assert code == 2 and "no such file" in text and "Traceback" not in text
+
+
+def test_malformed_file_names_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 2 100\n1 3 later\n")
+    code, text = run(str(bad), "--format", "snap-temporal")
+    assert code == 2 and "bad.txt:2" in text and "Traceback" not in text
+
+
+def test_help_lists_the_options() -> None:
+    result = CliRunner().invoke(app, ["evaluate", "--help"])
+    assert result.exit_code == 0
+    for option in ("--format", "--k", "--models", "--json", "--test-fraction", "--seed"):
+        assert option in result.output
