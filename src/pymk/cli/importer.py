@@ -39,7 +39,9 @@ _FORMATS = "; ".join(f"{f.value}: {SHAPE[f]}" for f in Format)
 
 
 def import_command(
-    file: Annotated[Path, typer.Argument(help="File to import, plain or gzip.", show_default=False)],
+    file: Annotated[
+        Path, typer.Argument(help="File to import, plain or gzip.", show_default=False, metavar="FILE")
+    ],
     fmt: Annotated[
         Format, typer.Option("--format", "-f", help=f"Input format ({_FORMATS}).", show_default=False)
     ],
@@ -149,7 +151,15 @@ def deadletter_command(
     out.print(recent)
 
 
+_IMPORT_HELP = (
+    "Import a data set (DESIGN §3 formats) into PYMK_HOME: event log, id map and graph.\n\n"
+    "Idempotent: importing the same rows again, from any file name, changes nothing. Rejected lines "
+    "(self-loops always, malformed lines with --on-error skip) go to the dead-letter store; see "
+    "`pymk deadletter`."
+)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``import`` and ``deadletter`` to ``app``."""
-    app.command("import")(import_command)
+    app.command("import", help=_IMPORT_HELP)(import_command)
     app.command("deadletter")(deadletter_command)

@@ -19,6 +19,7 @@ from collections.abc import Container, Sequence
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import orjson
 
 from pymk.events._sqlite import open_sqlite
@@ -86,15 +87,16 @@ def _json_chunks(ids: list[str]) -> list[str] | None:
 
 
 _HITS = "SELECT json_group_array(j.key) FROM json_each(?) j JOIN seen_events s ON s.event_id = j.value"
+# Inserting in key order walks the B-tree instead of jumping around: 2-3x faster. SQLite sorts.
+_INSERT = "INSERT OR IGNORE INTO seen_events SELECT value FROM json_each(?) ORDER BY value"
 
 
 class SqliteSeenEvents:
     """Seen ids in one SQLite file (``sqlite:///seen-events.sqlite`` under PYMK_HOME by default).
 
     One ``WITHOUT ROWID`` table keyed by the id. Batches travel as JSON arrays expanded by SQLite's
-    ``json_each`` (one bound parameter per 50k ids instead of one per id), in sorted order so the
-    B-tree is walked, not jumped around (2-4x faster than random order, sort included); lookups return
-    one JSON array of hit positions per chunk. 300k ids take well under a second each way.
+    ``json_each`` (one bound parameter per 50k ids instead of one per id); inserts go in key order,
+    lookups return one JSON array of hit positions per chunk. About 2 µs per id each way.
     """
 
     def __init__(self, path: Path) -> None:
@@ -106,31 +108,31 @@ class SqliteSeenEvents:
             )
 
     def filter_new(self, event_ids: Sequence[str]) -> list[bool]:
-        unique = sorted(set(event_ids))
-        chunks = _json_chunks(unique)
-        seen: set[str] = set()
+        ids = list(event_ids)
+        chunks = _json_chunks(ids)
+        hit = np.zeros(len(ids), dtype=bool)
         with self._lock:
             if chunks is None:
-                for event_id in unique:
-                    hit = "SELECT 1 FROM seen_events WHERE event_id = ?"
-                    if self._conn.execute(hit, (event_id,)).fetchone():
-                        seen.add(event_id)
-            for start, chunk in zip(range(0, len(unique), _CHUNK), chunks or (), strict=False):
+                sql = "SELECT 1 FROM seen_events WHERE event_id = ?"
+                hit[:] = [self._conn.execute(sql, (i,)).fetchone() is not None for i in ids]
+            for start, chunk in zip(range(0, len(ids), _CHUNK), chunks or (), strict=False):
                 # The hits come back as one JSON array of positions: one row, not one per hit.
                 row = self._conn.execute(_HITS, (chunk,)).fetchone()
-                seen.update(unique[start + i] for i in orjson.loads(row[0]))
-        return first_unseen(event_ids, seen)
+                hit[start + np.array(orjson.loads(row[0]), dtype=np.int64)] = True
+        if len(set(ids)) == len(ids):
+            return (~hit).tolist()
+        return first_unseen(ids, {ids[i] for i in np.flatnonzero(hit).tolist()})
 
     def mark_seen(self, event_ids: Sequence[str]) -> None:
-        unique = sorted(set(event_ids))
-        chunks = _json_chunks(unique)
+        ids = list(event_ids)
+        chunks = _json_chunks(ids)
         with self._lock, self._conn:
             if chunks is None:
-                self._conn.executemany("INSERT OR IGNORE INTO seen_events (event_id) VALUES (?)", zip(unique))
-            for chunk in chunks or ():
-                self._conn.execute(
-                    "INSERT OR IGNORE INTO seen_events SELECT value FROM json_each(?)", (chunk,)
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO seen_events (event_id) VALUES (?)", zip(sorted(ids))
                 )
+            for chunk in chunks or ():
+                self._conn.execute(_INSERT, (chunk,))
 
     def close(self) -> None:
         with self._lock:

@@ -1,13 +1,14 @@
 """``pymk import``: load one file of a DESIGN §3 format into ``PYMK_HOME``, idempotently.
 
-Pipeline, batch by batch (memory bounded by the batch, plus ~100 bytes per accepted row for the ids to
-mark and the graph operations): parse (:func:`~pymk.io.readers.iter_batches`) → event ids (given by
+Pipeline, batch by batch: parse (:func:`~pymk.io.readers.iter_batches`) → event ids (given by
 events-jsonl; content-based for the edge-list formats, see :mod:`pymk.io.rowids`) → dedupe
 (:class:`~pymk.events.dedupe.SeenEvents`) → internal ids (:class:`~pymk.events.ids.IdMap`,
 ``PYMK_HOME/ids.arrow``) → offline event log (staged Parquet, :mod:`pymk.io.eventlog`) → graph
 operations (queued, :mod:`pymk.io.graph_apply`). Rejected lines (malformed ones under
 ``on_error="skip"``, and self-loops always) are queued for the dead-letter store, deduplicated like
-events so a re-import does not store them twice.
+events so a re-import does not store them twice. Memory: one batch of 64k lines, plus about 250 bytes
+per row of the file (ids to mark at commit and to number repeated rows, queued graph operations, log
+rows buffered until a flush), plus the id map. The cyclic GC is paused during an import.
 
 **Nothing is half-applied**: all state is written at the end, in one commit step — id map, event log
 (staged parts moved into place), graph (``PYMK_HOME/graph/``, written atomically), dead letters, and
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import gc
 import time
 import uuid
 from collections import Counter
@@ -120,6 +122,19 @@ class _Clock:
 
 
 @contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (an import creates no reference cycles, but allocates
+    millions of objects, and the collections they trigger cost ~10-15% of the import's time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@contextmanager
 def _import_lock(home: Path) -> Iterator[None]:
     home.mkdir(parents=True, exist_ok=True)
     with open(home / ".import.lock", "a") as handle:
@@ -172,7 +187,7 @@ def import_file(
         if seen is None:
             seen = stores.seen_events_store(settings)
             owned.append(seen)
-        with _import_lock(settings.home):
+        with _import_lock(settings.home), _gc_paused():
             return _run(path, fmt, settings, on_error, deadletters, seen, progress, batch_lines)
     finally:
         for store in owned:
