@@ -68,6 +68,7 @@ def test_skip_goes_on_and_deadletter_lists_the_rejects(
     ("args", "code", "message"),
     [
         (["import", "missing.txt", "--format", "snap-temporal"], 2, "no such file"),
+        (["import", ".", "--format", "snap-temporal"], 2, "is a directory"),
         (["import", "{file}", "--format", "nope"], 2, "nope"),
         (["import", "{file}"], 2, "--format"),
         (["import", "{file}", "--format", "snap-temporal", "--on-error", "later"], 2, "later"),

@@ -34,8 +34,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from pymk import stores  # the composition root: which backend each URL names
 from pymk.config import Settings
-from pymk.errors import PymkError
+from pymk.errors import ConfigError, InvalidInput, PymkError
 from pymk.events.deadletter import DeadLetterStore
 from pymk.events.dedupe import SeenEvents
 from pymk.events.ids import IdMap
@@ -166,17 +167,17 @@ def import_file(
     when ``on_error="stop"``, ``FileNotFoundError`` for a missing file, :class:`HomeBusy` when another
     import holds the home, :class:`~pymk.errors.ConfigError` for an unknown format.
     """
-    from pymk import stores  # the composition root picks the backends
-
     path = Path(path)
+    if on_error not in ("stop", "skip"):
+        raise ConfigError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
     try:
         fmt = Format(fmt)
     except ValueError:
-        from pymk.errors import ConfigError
-
         raise ConfigError(
             f"unknown format {fmt!r}; use one of {', '.join(f.value for f in Format)}"
         ) from None
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a directory; import one file at a time")
     if not path.is_file():
         raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
     owned: list[DeadLetterStore | SeenEvents] = []
