@@ -12,6 +12,7 @@ before ranking; ``--exact`` ranks on the float64 scores instead, to measure how 
 
     python benchmarks/eval_reference_check.py            # CollegeMsg and soc-sign-bitcoin-otc
     python benchmarks/eval_reference_check.py --exact
+    python benchmarks/eval_reference_check.py --datasets ego-Facebook   # static data: shuffled split
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "eval-data"
 DATASETS = {
     "CollegeMsg": (DATA / "CollegeMsg" / "CollegeMsg.txt", "snap-temporal"),
     "soc-sign-bitcoin-otc": (DATA / "soc-sign-bitcoin-otc" / "soc-sign-bitcoinotc.csv.gz", "bitcoin-csv"),
+    "ego-Facebook": (DATA / "ego-Facebook" / "facebook_combined.txt", "snap-static"),  # slow: opt in
 }
 MODELS = ["popularity", "recent", "cn", "aa", "ra", "ppr"]
 KS = [10, 20, 50]
@@ -201,9 +203,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exact", action="store_true", help="rank on float64 scores (no float32 rounding)")
     parser.add_argument("--tolerance", type=float, default=1e-9)
+    parser.add_argument(
+        "--datasets", default="CollegeMsg,soc-sign-bitcoin-otc", help=f"of {', '.join(DATASETS)}"
+    )
     args = parser.parse_args()
     worst = 0.0
-    for label, (path, fmt) in DATASETS.items():
+    for label in args.datasets.split(","):
+        path, fmt = DATASETS[label]
         if not path.exists():
             print(f"{label}: {path} missing, skipped")
             continue

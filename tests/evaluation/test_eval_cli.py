@@ -88,3 +88,22 @@ def test_help_lists_the_options() -> None:
     assert result.exit_code == 0
     for option in ("--format", "--k", "--models", "--json", "--test-fraction", "--seed"):
         assert option in result.output
+
+
+def test_static_data_is_shuffled_with_the_seed(tmp_path: Path) -> None:
+    static = tmp_path / "static.txt"
+    static.write_text("".join(f"{i} {j}\n" for i in range(8) for j in range(i + 1, 8) if (i * j) % 3 != 1))
+    results = []
+    for seed in ("0", "0", "5"):
+        out = tmp_path / f"r{seed}.json"
+        code, text = run(
+            str(static), "--format", "snap-static", "--seed", seed, "--k", "3", "--json", str(out)
+        )
+        assert code == 0, text
+        results.append(orjson.loads(out.read_bytes()))
+    assert results[0]["models"]["cn"]["recall@3"] == results[1]["models"]["cn"]["recall@3"]
+    assert results[2]["protocol"] == {"test_fraction": 0.2, "seed": 5}
+    # No time: recent falls back to counting every train row, which for unique pairs is the degree.
+    assert {k: v for k, v in results[0]["models"]["recent"].items() if "@" in k} == {
+        k: v for k, v in results[0]["models"]["popularity"].items() if "@" in k
+    }

@@ -73,7 +73,7 @@ def evaluate_command(
         ),
     ] = None,
     test_fraction: Annotated[
-        float, typer.Option(help="Share of rows, latest first, held out as test.")
+        float, typer.Option(help="Share of the rows (the latest ones) held out as test.")
     ] = 0.2,
     seed: Annotated[int, typer.Option(help="Shuffle seed for data without time (snap-static).")] = 0,
 ) -> None:

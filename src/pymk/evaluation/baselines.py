@@ -33,7 +33,9 @@ class _VectorModel:
         """float32 ``(len(users), n)``: the same per-candidate vector in every row."""
         if self._vector is None:
             raise RuntimeError("score() called before fit()")
-        return np.tile(self._vector, (users.shape[0], 1))
+        out = np.empty((users.shape[0], self._vector.shape[0]), dtype=np.float32)
+        out[:] = self._vector  # a broadcast copy: several times faster than np.tile
+        return out
 
 
 class Popularity(_VectorModel):

@@ -30,7 +30,8 @@ class PersonalizedPageRank:
     """Exact ``iterations``-step personalized PageRank scores, computed in float32.
 
     ``block_bytes`` bounds each worker's dense state (two ``(state rows, columns)`` float32 blocks);
-    ``threads`` workers run column blocks concurrently (scipy's sparse products release the GIL).
+    ``threads`` workers (default: the usable cores, at most 8) run column blocks concurrently; scipy's
+    sparse products release the GIL.
     """
 
     def __init__(
@@ -45,7 +46,7 @@ class PersonalizedPageRank:
             raise ValueError("need 0 < restart < 1 and iterations >= 1")
         self.restart = restart
         self.iterations = iterations
-        self.threads = max(1, threads if threads is not None else min(2, os.cpu_count() or 1))
+        self.threads = max(1, threads if threads is not None else min(8, len(os.sched_getaffinity(0))))
         self.block_bytes = block_bytes
         self._fitted = False
 
