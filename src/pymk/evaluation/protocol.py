@@ -108,6 +108,12 @@ class Split:
         return self.truth_indices[self.truth_indptr[user] : self.truth_indptr[user + 1]]
 
 
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values. NumPy 2.4's ``np.unique`` hashes int64 and is ~50x slower at 10M+ rows."""
+    ordered = np.sort(values)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if ordered.size else ordered
+
+
 def _pair_keys(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
     lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
     keys: np.ndarray = lo * n + hi
@@ -129,21 +135,27 @@ def split_interactions(inter: Interactions, *, test_fraction: float = 0.2, seed:
     # Re-number train users 0..U-1 in order of first appearance in the file (row order, src before dst).
     tr_sorted = np.sort(train_rows)
     seq = np.column_stack([inter.src[tr_sorted], inter.dst[tr_sorted]]).ravel()
-    uniq, first = np.unique(seq, return_index=True)
-    train_users = uniq[np.argsort(first, kind="stable")]
+    # First appearance of each id: a stable sort keeps, for each run of equal ids, the earliest position.
+    by_id = np.argsort(seq, kind="stable")
+    ids_sorted = seq[by_id]
+    starts = np.flatnonzero(np.concatenate(([True], ids_sorted[1:] != ids_sorted[:-1])))
+    first = by_id[starts]
+    train_users = ids_sorted[starts][np.argsort(first, kind="stable")]
     to_train = np.full(len(inter.ids), -1, dtype=np.int64)
     to_train[train_users] = np.arange(train_users.shape[0])
     n_users = int(train_users.shape[0])
 
     t_src = to_train[inter.src[train_rows]].astype(np.int32)
     t_dst = to_train[inter.dst[train_rows]].astype(np.int32)
-    keys = np.unique(_pair_keys(t_src, t_dst, n_users))
+    keys = _sorted_unique(_pair_keys(t_src, t_dst, n_users))
     pair_u, pair_v = (keys // max(n_users, 1)).astype(np.int32), (keys % max(n_users, 1)).astype(np.int32)
 
     a, b = to_train[inter.src[test_rows]], to_train[inter.dst[test_rows]]
     known = (a >= 0) & (b >= 0) & (a != b)
-    test_keys = np.unique(_pair_keys(a[known], b[known], n_users))
-    new_keys = test_keys[~np.isin(test_keys, keys, assume_unique=True)]
+    test_keys = _sorted_unique(_pair_keys(a[known], b[known], n_users))
+    pos = np.searchsorted(keys, test_keys)
+    in_train = (pos < keys.shape[0]) & (keys[np.minimum(pos, max(keys.shape[0] - 1, 0))] == test_keys)
+    new_keys = test_keys[~in_train] if keys.shape[0] else test_keys
     nu, nv = new_keys // max(n_users, 1), new_keys % max(n_users, 1)
     rows = np.concatenate([nu, nv])
     cols = np.concatenate([nv, nu])
