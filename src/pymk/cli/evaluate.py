@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -87,45 +87,64 @@ def evaluate_command(
         ks = parse_ks(k)
         if not 0.0 < test_fraction < 1.0:
             raise InvalidInput(f"--test-fraction must be between 0 and 1, got {test_fraction}")
-        instances = default_registry().create_all(parse_models(models))
-        if not file.is_file():
-            raise InvalidInput(f"no such file: {file}")
+        run_evaluation(file, fmt_, ks, parse_models(models), json_out, test_fraction=test_fraction, seed=seed)
 
-        start = time.perf_counter()
-        with console.status(f"reading {file.name} ..."):
-            split = split_interactions(load_interactions(file, fmt_), test_fraction=test_fraction, seed=seed)
-        console.print(
-            f"read {file.name}: {split.n_users:,} train users, {split.query_users.shape[0]:,} query users "
-            f"({time.perf_counter() - start:.1f} s)"
-        )
-        with Progress(
-            TextColumn("{task.description:>12}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
-            tasks: dict[str, TaskID] = {}
 
-            def on_progress(name: str, done: int, total: int) -> None:
-                if name not in tasks:
-                    tasks[name] = bar.add_task(name, total=total)
-                bar.update(tasks[name], completed=done)
+def run_evaluation(
+    file: Path,
+    fmt: Format,
+    ks: list[int],
+    model_names: list[str],
+    json_out: Path | None,
+    *,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Evaluate ``model_names`` on ``file`` with progress bars, print the table, and return the §4 result.
 
-            result = evaluate(split, instances, ks, progress=on_progress)
+    Shared by ``pymk evaluate`` and ``pymk demo``. Raises :class:`InvalidInput` for an unknown model or
+    a missing file.
+    """
+    instances = default_registry().create_all(model_names)
+    if not file.is_file():
+        raise InvalidInput(f"no such file: {file}")
 
-        # The table is the command's output (stdout); status and progress go to stderr. When stdout is
-        # not a terminal, size it to the table rather than to 80 columns, so no header gets cut.
-        table = results_table(result, title=f"pymk evaluate · {file.name}")
-        out = Console()
-        if not out.is_terminal:
-            out = Console(width=max(80, out.measure(table, options=out.options.update_width(500)).maximum))
-        out.print(table)
-        if json_out is not None:
-            write_json(result, json_out)
-            console.print(f"wrote {json_out}")
-        console.print(f"total {time.perf_counter() - start:.1f} s")
+    start = time.perf_counter()
+    with console.status(f"reading {file.name} ..."):
+        split = split_interactions(load_interactions(file, fmt), test_fraction=test_fraction, seed=seed)
+    console.print(
+        f"read {file.name}: {split.n_users:,} train users, {split.query_users.shape[0]:,} query users "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
+    with Progress(
+        TextColumn("{task.description:>12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done)
+
+        result = evaluate(split, instances, ks, progress=on_progress)
+
+    # The table is the command's output (stdout); status and progress go to stderr. When stdout is
+    # not a terminal, size it to the table rather than to 80 columns, so no header gets cut.
+    table = results_table(result, title=f"pymk evaluate · {file.name}")
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=max(80, out.measure(table, options=out.options.update_width(500)).maximum))
+    out.print(table)
+    if json_out is not None:
+        write_json(result, json_out)
+        console.print(f"wrote {json_out}")
+    console.print(f"total {time.perf_counter() - start:.1f} s")
+    return result
 
 
 def register(app: typer.Typer) -> None:

@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from pymk.cli.common import ConfigOption, HomeOption, console, settings_from, user_errors
+from pymk.config import Settings
 from pymk.io.formats import SHAPE, Format
 from pymk.io.importer import ImportReport, import_file
 
@@ -66,28 +67,42 @@ def import_command(
     malformed ones with --on-error skip) go to the dead-letter store; see `pymk deadletter`.
     """
     with user_errors():
-        settings = settings_from(home, config)
-        size = file.stat().st_size if file.is_file() else 0
-        columns = (
-            TextColumn("[bold]importing[/] {task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TextColumn("{task.fields[rows]:,} rows"),
-            TimeElapsedColumn(),
+        run_import(file, fmt, settings_from(home, config), on_error, json_out)
+
+
+def run_import(
+    file: Path,
+    fmt: Format,
+    settings: Settings,
+    on_error: OnError = OnError.STOP,
+    json_out: Path | None = None,
+) -> ImportReport:
+    """Import ``file`` with a progress bar, print the report table, return the report.
+
+    Shared by ``pymk import`` and ``pymk demo``; raises what :func:`import_file` raises.
+    """
+    size = file.stat().st_size if file.is_file() else 0
+    columns = (
+        TextColumn("[bold]importing[/] {task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task(escape(file.name), total=size or None, rows=0)
+        report = import_file(
+            file,
+            fmt,
+            settings,
+            on_error=on_error.value,
+            progress=lambda done, rows: bar.update(task, completed=done, rows=rows),
         )
-        with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
-            task = bar.add_task(escape(file.name), total=size or None, rows=0)
-            report = import_file(
-                file,
-                fmt,
-                settings,
-                on_error=on_error.value,
-                progress=lambda done, rows: bar.update(task, completed=done, rows=rows),
-            )
-        _print_report(report)
-        if json_out is not None:
-            json_out.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    _print_report(report)
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return report
 
 
 def _print_report(report: ImportReport) -> None:

@@ -66,7 +66,7 @@ def simulate_command(
         degree = DEFAULT_AVG_DEGREE if avg_degree is None else avg_degree
         cfg = SimConfig(users=users, connections=connections, avg_degree=degree, days=days, seed=seed)
         started = time.perf_counter()
-        result = _run_with_progress(cfg, out, chosen)
+        result = simulate_to_file(cfg, out, chosen)
         seconds = time.perf_counter() - started
     counts = ", ".join(f"{name} {n:,}" for name, n in result.counts().items() if n)
     console.print(
@@ -77,7 +77,7 @@ def simulate_command(
     )
 
 
-def _run_with_progress(cfg: SimConfig, out: Path, fmt: OutputFormat) -> SimResult:
+def simulate_to_file(cfg: SimConfig, out: Path, fmt: OutputFormat) -> SimResult:
     """Simulate then write, under one Rich progress bar (simulation 0-70%, writing 70-100%)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
