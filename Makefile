@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -31,9 +31,6 @@ typecheck: $(VENV)/.stamp-dev
 
 test: lint typecheck
 	$(BIN)/pytest -q
-
-bench: $(VENV)/.stamp-dev
-	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) pymk-home .mypy_cache .ruff_cache .pytest_cache
