@@ -16,6 +16,7 @@ import platform
 import time
 from pathlib import Path
 
+from _data import eval_data_dir
 from pymk.evaluation.protocol import load_interactions, split_interactions
 from pymk.evaluation.registry import BASELINES, default_registry
 from pymk.evaluation.report import write_json
@@ -23,7 +24,7 @@ from pymk.evaluation.runner import evaluate
 from pymk.io.formats import Format
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parents[1] / "shared" / "eval-data" / "sx-askubuntu-a2q" / "sx-askubuntu-a2q.txt.gz"
+DEFAULT_DATA = eval_data_dir() / "sx-askubuntu-a2q" / "sx-askubuntu-a2q.txt.gz"
 
 
 def main() -> int:

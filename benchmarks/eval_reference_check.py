@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "eval-data"
+from _data import eval_data_dir
+
+DATA = eval_data_dir()
 DATASETS = {
     "CollegeMsg": (DATA / "CollegeMsg" / "CollegeMsg.txt", "snap-temporal"),
     "soc-sign-bitcoin-otc": (DATA / "soc-sign-bitcoin-otc" / "soc-sign-bitcoinotc.csv.gz", "bitcoin-csv"),

@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _data import eval_data_dir
 from pymk.config import load_settings
 from pymk.io.importer import ImportReport, import_file
 
-DEFAULT = Path(__file__).resolve().parents[2] / "shared/eval-data/sx-askubuntu-a2q/sx-askubuntu-a2q.txt.gz"
+DEFAULT = eval_data_dir() / "sx-askubuntu-a2q/sx-askubuntu-a2q.txt.gz"
 OUT = Path(__file__).resolve().parent / "out" / "import_throughput.json"
 
 

@@ -19,13 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _data import eval_data_dir
 from pymk.evaluation.protocol import Interactions, load_interactions, split_interactions
 from pymk.io.formats import Format
 from pymk.sim import SimConfig, simulate, write_jsonl
 from pymk.sim.shape import TARGETS, as_interactions, graph_shape, in_targets
 
 OUT = Path(__file__).resolve().parent / "out" / "sim_shape.json"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "eval-data"
+DATA = eval_data_dir()
 REAL = (
     ("CollegeMsg", "CollegeMsg/CollegeMsg.txt", Format.SNAP_TEMPORAL),
     ("ego-Facebook", "ego-Facebook/facebook_combined.txt", Format.SNAP_STATIC),

@@ -8,6 +8,7 @@ import numpy as np
 import orjson
 import pytest
 
+from _data import eval_data_dir  # benchmarks/_data.py, on pytest's pythonpath
 from pymk.errors import InvalidInput
 from pymk.evaluation.baselines import CommonNeighbours, Popularity
 from pymk.evaluation.protocol import Split, load_interactions, split_interactions
@@ -18,7 +19,7 @@ from pymk.io.formats import Format
 
 pytestmark = pytest.mark.unit
 
-COLLEGE_MSG = Path(__file__).resolve().parents[3] / "shared" / "eval-data" / "CollegeMsg" / "CollegeMsg.txt"
+COLLEGE_MSG = eval_data_dir() / "CollegeMsg" / "CollegeMsg.txt"
 
 
 def test_result_has_exactly_the_design_shape(handmade: Split, tmp_path: Path) -> None:
