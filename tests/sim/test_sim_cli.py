@@ -52,3 +52,32 @@ def test_help_explains_the_command() -> None:
     result = CliRunner().invoke(app, ["simulate", "--help"])
     assert result.exit_code == 0
     assert "--connections" in result.output and "triadic closure" in result.output
+
+
+def test_simulate_import_lands_in_the_store(tmp_path: Path) -> None:
+    from pymk.graph import GraphStore
+
+    out, home = tmp_path / "events.jsonl.gz", tmp_path / "home"
+    args = ["simulate", "-n", "300", "--avg-degree", "6", "--out", str(out), "--import", "--home", str(home)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    graph = GraphStore.load(home / "graph")
+    # Every connect makes an edge; a few blocks/disconnects/deletions remove some again.
+    assert 800 <= graph.n_edges <= 1_000
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and GraphStore.load(home / "graph").n_edges == graph.n_edges
+
+
+def test_simulate_import_needs_jsonl(tmp_path: Path) -> None:
+    args = [
+        "simulate",
+        "-n",
+        "100",
+        "--out",
+        str(tmp_path / "e.parquet"),
+        "--import",
+        "--home",
+        str(tmp_path),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "--import" in result.output

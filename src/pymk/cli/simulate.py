@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pymk.cli.common import console, user_errors
+from pymk.cli.common import ConfigOption, HomeOption, console, settings_from, user_errors
 from pymk.errors import InvalidInput
 
 if TYPE_CHECKING:  # the simulator (NumPy, Arrow) is imported only when the command runs
@@ -50,6 +50,16 @@ def simulate_command(
         str | None,
         typer.Option("--format", "-f", help="jsonl or parquet (default: from the --out file name)."),
     ] = None,
+    into_store: Annotated[
+        bool,
+        typer.Option(
+            "--import",
+            help="Also import the events into PYMK_HOME (event log, graph), as `pymk import` would; "
+            "needs a jsonl output.",
+        ),
+    ] = False,
+    home: HomeOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Generate a synthetic social network and its activity stream."""
     from pymk.sim import SimConfig
@@ -63,6 +73,10 @@ def simulate_command(
             chosen = format_for(out) if fmt is None else OutputFormat(fmt.lower())
         except ValueError:
             raise InvalidInput(f"unknown --format {fmt!r}: use jsonl or parquet") from None
+        if into_store and chosen is not OutputFormat.JSONL:
+            raise InvalidInput(
+                "--import reads the events back as events-jsonl: give a .jsonl or .jsonl.gz --out"
+            )
         degree = DEFAULT_AVG_DEGREE if avg_degree is None else avg_degree
         cfg = SimConfig(users=users, connections=connections, avg_degree=degree, days=days, seed=seed)
         started = time.perf_counter()
@@ -75,6 +89,12 @@ def simulate_command(
         highlight=False,
         soft_wrap=True,
     )
+    if into_store:
+        from pymk.cli.importer import OnError, run_import
+        from pymk.io.formats import Format
+
+        with user_errors():
+            run_import(out, Format.EVENTS_JSONL, settings_from(home, config), OnError.STOP)
 
 
 def simulate_to_file(cfg: SimConfig, out: Path, fmt: OutputFormat) -> SimResult:
