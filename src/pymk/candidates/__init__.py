@@ -1,0 +1,1 @@
+"""Candidate generation: several bounded sources (friends-of-friends, PPR, activity, popularity) merged."""

@@ -1,0 +1,127 @@
+"""The pymk pipeline: candidates → point-in-time features → LightGBM ranker, fitted on a row stream.
+
+Fitting (all inside the given rows — for evaluation, the train window only):
+
+1. slice A: features as of the row quantile ``cuts[0]``, labels = new pairs up to ``cuts[1]``;
+2. slice B: features as of ``cuts[1]``, labels = new pairs up to the end of the rows;
+3. train on A, early-stop on B (validation picks the number of rounds), then refit on A + B with it;
+4. snapshot as of the end of the rows: scoring applies the ranker to features as of then.
+
+With no labelled pair in either slice the candidates are ranked by PPR alone. Scores: candidates get
+the ranker's score shifted to be >= 0 within their row; every other user gets ``-2 + pct_decay`` (its
+decayed-activity percentile, in [-2, -1)), so it ranks below all candidates but by activity among the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pymk.candidates.sources import CandidateConfig
+from pymk.features.pairs import PAIR_FEATURES, PairBatch
+from pymk.features.rows import Rows
+from pymk.features.snapshot import build_snapshot
+from pymk.models.featurizer import Featurizer
+from pymk.models.ranker import Examples, Ranker, RankerConfig
+from pymk.models.training_set import slice_examples
+
+#: Boosting rounds when the rows are too few for a validation slice.
+FALLBACK_ROUNDS = 50
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """One set of defaults for every data set (times are relative to each data set's span)."""
+
+    candidates: CandidateConfig = field(default_factory=CandidateConfig)
+    ranker: RankerConfig = field(default_factory=RankerConfig)
+    cuts: tuple[float, float] = (0.6, 0.8)
+    train_users: int = 2500
+    negatives: int = 100
+    ppr_iterations: int = 15
+    embedding_dim: int = 32
+    batch: int = 128
+    seed: int = 0
+
+
+class PymkPipeline:
+    """Fit on :class:`Rows`; score query users against every user index."""
+
+    def __init__(self, config: PipelineConfig | None = None) -> None:
+        self.config = config or PipelineConfig()
+        self.ranker = Ranker(PAIR_FEATURES, self.config.ranker)
+        self.featurizer: Featurizer | None = None
+        self.validation: dict[str, int] = {}
+        self.fitted_ranker = False
+
+    def _featurizer(self, rows: Rows, t: float) -> Featurizer:
+        c = self.config
+        return Featurizer(
+            build_snapshot(rows, t),
+            c.candidates,
+            ppr_iterations=c.ppr_iterations,
+            embedding_dim=c.embedding_dim,
+        )
+
+    def _examples(self, rows: Rows, t0: float, t1: float, seed: int) -> Examples:
+        c = self.config
+        return slice_examples(
+            rows,
+            self._featurizer(rows, t0),
+            t1,
+            max_users=c.train_users,
+            negatives=c.negatives,
+            batch=c.batch,
+            seed=seed,
+        )
+
+    def fit(self, rows: Rows) -> None:
+        """Train the ranker on two slices of ``rows`` and snapshot the end of ``rows`` for scoring."""
+        c = self.config
+        t_a, t_b, t_end = rows.quantile_time(c.cuts[0]), rows.quantile_time(c.cuts[1]), rows.end_time()
+        slice_a = self._examples(rows, t_a, t_b, c.seed)
+        slice_b = self._examples(rows, t_b, t_end, c.seed + 1)
+        parts = [ex for ex in (slice_a, slice_b) if ex.groups.shape[0]]
+        self.validation = {"slice_a_rows": len(slice_a.labels), "slice_b_rows": len(slice_b.labels)}
+        if len(parts) == 2:
+            rounds = self.ranker.fit(slice_a, slice_b)
+            self.ranker.fit(Examples.concat(parts), rounds=rounds)
+            self.validation["rounds"] = rounds
+        elif parts:  # too little history for two slices: no validation, a conservative fixed length
+            self.validation["rounds"] = self.ranker.fit(parts[0], rounds=FALLBACK_ROUNDS)
+        self.fitted_ranker = bool(parts)
+        self.featurizer = self._featurizer(rows, t_end)
+
+    def pairs(self, users: np.ndarray) -> PairBatch:
+        """Candidates and features of ``users`` as of the end of the fitted rows."""
+        if self.featurizer is None:
+            raise RuntimeError("pairs() called before fit()")
+        return self.featurizer.batch(users.astype(np.int64))
+
+    def rank(self, pb: PairBatch) -> np.ndarray:
+        """float64 ``(m,)`` scores of the pairs of ``pb`` (higher first).
+
+        Without a ranker (no labelled slice: tiny or brand-new data) the PPR score ranks the candidates.
+        """
+        if self.fitted_ranker:
+            return self.ranker.predict(pb.features)
+        return pb.features[:, PAIR_FEATURES.index("ppr")].astype(np.float64)
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        """float32 ``(b, n_users)``: every user as a candidate for each of ``users`` (int ``(b,)``)."""
+        if self.featurizer is None:
+            raise RuntimeError("score() called before fit()")
+        snap = self.featurizer.snap
+        backoff = (snap.feature("pct_decay") - 2.0).astype(np.float32)
+        out = np.empty((users.shape[0], snap.n_users), dtype=np.float32)
+        out[:] = backoff
+        for lo in range(0, users.shape[0], self.config.batch):
+            pb = self.pairs(users[lo : lo + self.config.batch])
+            if pb.rows.shape[0] == 0:
+                continue
+            raw = self.rank(pb)
+            low = np.full(pb.users.shape[0], np.inf)
+            np.minimum.at(low, pb.rows, raw)
+            out[lo + pb.rows, pb.cols] = (raw - low[pb.rows]).astype(np.float32)
+        return out

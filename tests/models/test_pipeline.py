@@ -1,0 +1,104 @@
+"""Behavioural tests of the pymk pipeline: determinism, save/load, reasons, mutual friends, fallbacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pymk.candidates.sources import CandidateConfig
+from pymk.features.pairs import PAIR_FEATURES, PairScorer, pair_features
+from pymk.features.rows import Rows
+from pymk.features.snapshot import build_snapshot
+from pymk.models.pipeline import PipelineConfig, PymkPipeline
+from pymk.models.ranker import Ranker, RankerConfig
+
+pytestmark = pytest.mark.unit
+
+SMALL = PipelineConfig(
+    candidates=CandidateConfig(fof=20, ppr=20, active=10, popular=5),
+    ranker=RankerConfig(max_rounds=15, early_stopping=5, min_data_in_leaf=5),
+    train_users=80,
+    negatives=20,
+    ppr_iterations=5,
+    embedding_dim=4,
+    batch=32,
+)
+
+
+def community_rows(seed: int, n_users: int = 120, m: int = 3000) -> Rows:
+    """Four communities; most rows inside one; activity drifts between users over time."""
+    rng = np.random.default_rng(seed)
+    src = rng.integers(0, n_users, m)
+    same = rng.random(m) < 0.8
+    other = rng.integers(0, n_users, m)
+    local = (src // 30) * 30 + rng.integers(0, 30, m)
+    dst = np.where(same, local, other)
+    keep = src != dst
+    ts = np.sort(rng.uniform(0.0, 1e6, m))[keep]
+    return Rows(src[keep].astype(np.int32), dst[keep].astype(np.int32), ts, n_users)
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[Rows, PymkPipeline]:
+    rows = community_rows(0)
+    pipe = PymkPipeline(SMALL)
+    pipe.fit(rows)
+    return rows, pipe
+
+
+def test_scores_are_deterministic_and_candidates_rank_first(fitted: tuple[Rows, PymkPipeline]) -> None:
+    rows, pipe = fitted
+    assert pipe.fitted_ranker and pipe.validation["rounds"] >= 1
+    users = np.arange(0, 120, 7, dtype=np.int32)
+    scores = pipe.score(users)
+    assert scores.shape == (users.shape[0], rows.n_users) and scores.dtype == np.float32
+    again = PymkPipeline(SMALL)
+    again.fit(rows)
+    np.testing.assert_array_equal(scores, again.score(users))
+    pb = pipe.pairs(users)
+    cand = np.zeros(scores.shape, dtype=bool)
+    cand[pb.rows, pb.cols] = True
+    for i in range(users.shape[0]):
+        if cand[i].any() and (~cand[i]).any():
+            assert scores[i][cand[i]].min() > scores[i][~cand[i]].max()
+
+
+def test_save_load_gives_the_same_scores_and_reasons(
+    fitted: tuple[Rows, PymkPipeline], tmp_path: Path
+) -> None:
+    _, pipe = fitted
+    pb = pipe.pairs(np.arange(10))
+    path = tmp_path / "ranker.json"
+    pipe.ranker.save(path)
+    loaded = Ranker.load(path)
+    np.testing.assert_array_equal(pipe.ranker.predict(pb.features), loaded.predict(pb.features))
+    reasons = loaded.reasons(pb.features[:5], top=3)
+    assert len(reasons) == 5 and all(len(r) <= 3 for r in reasons)
+    assert all(name in PAIR_FEATURES and value > 0 for r in reasons for name, value in r)
+
+
+def test_an_added_mutual_friend_never_lowers_proximity_features() -> None:
+    # 0 and 5 share friend 1; adding friend 2 in common raises every proximity score of the pair.
+    base = [(0, 1), (1, 5), (0, 2), (2, 3), (5, 4), (3, 4), (6, 7)]
+    scores = []
+    for pairs in (base, [*base, (2, 5)]):
+        src, dst = (np.array(x, np.int32) for x in zip(*pairs, strict=True))
+        rows = Rows(src, dst, np.arange(len(pairs), dtype=np.float64), 8)
+        snap = build_snapshot(rows, rows.end_time())
+        users = np.array([0])
+        blocks = PairScorer(snap, ppr_iterations=10, embedding_dim=2).blocks(users)
+        scores.append(pair_features(snap, users, blocks, np.array([0]), np.array([5]))[0])
+    for name in ("cn", "aa", "ra", "wra", "ppr", "jaccard"):
+        j = PAIR_FEATURES.index(name)
+        assert scores[1][j] > scores[0][j], name
+
+
+def test_too_little_history_falls_back_to_ppr() -> None:
+    rows = Rows(np.array([0, 1], np.int32), np.array([1, 2], np.int32), np.array([1.0, 2.0]), 3)
+    pipe = PymkPipeline(SMALL)
+    pipe.fit(rows)
+    assert not pipe.fitted_ranker
+    scores = pipe.score(np.array([0], np.int32))
+    assert scores[0, 2] > scores[0, 1]  # 2 is a candidate (friend of friend); 1 is already a friend
