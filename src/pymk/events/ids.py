@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.feather as feather
+import pyarrow.ipc as ipc
 
 from pymk.errors import NotFound
 
@@ -74,7 +74,9 @@ class IdMap:
         """Write atomically (temp file + rename) as an Arrow IPC file."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        feather.write_feather(pa.table({"user_id": pa.array(self._ids, pa.string())}), tmp)
+        table = pa.table({"user_id": pa.array(self._ids, pa.string())})
+        with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
         os.replace(tmp, path)
 
     @classmethod
@@ -82,5 +84,6 @@ class IdMap:
         """Read a map written by :meth:`save`; a missing file gives an empty map."""
         if not path.exists():
             return cls()
-        column = feather.read_table(path).column("user_id")
+        with pa.memory_map(str(path), "r") as source:
+            column = ipc.open_file(source).read_all().column("user_id")
         return cls(column.to_pylist())
