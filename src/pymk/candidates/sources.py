@@ -27,7 +27,7 @@ class CandidateConfig:
 
     fof: int = 200
     ppr: int = 200
-    active: int = 200
+    active: int = 300
     popular: int = 100
 
 

@@ -42,7 +42,7 @@ class PairScorer:
     ``ppr_iterations`` power steps (restart 0.15) of PPR on the graph of the users known at ``t``.
     """
 
-    def __init__(self, snap: Snapshot, *, ppr_iterations: int = 15, embedding_dim: int = 32) -> None:
+    def __init__(self, snap: Snapshot, *, ppr_iterations: int = 10, embedding_dim: int = 32) -> None:
         self.snap = snap
         adj = snap.adjacency
         deg = snap.degree.astype(np.float64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -27,7 +28,15 @@ class Featurizer:
         rows, cols = self.generator.generate(users, blocks)
         return PairBatch(users, rows, cols, pair_features(self.snap, users, blocks, rows, cols))
 
-    def batches(self, users: np.ndarray, size: int) -> Iterator[PairBatch]:
-        """:meth:`batch` over consecutive chunks of ``size`` users."""
-        for lo in range(0, users.shape[0], size):
-            yield self.batch(users[lo : lo + size])
+    def batches(self, users: np.ndarray, size: int, threads: int = 2) -> Iterator[PairBatch]:
+        """:meth:`batch` over consecutive chunks of ``size`` users, in order.
+
+        ``threads`` chunks are featurized at once: the sparse products, PPR steps and partitions release
+        the GIL, so two threads use both cores of a 2-core machine.
+        """
+        chunks = [users[lo : lo + size] for lo in range(0, users.shape[0], size)]
+        if threads <= 1 or len(chunks) <= 1:
+            yield from (self.batch(c) for c in chunks)
+            return
+        with ThreadPoolExecutor(threads) as pool:
+            yield from pool.map(self.batch, chunks)

@@ -39,7 +39,7 @@ class PipelineConfig:
     cuts: tuple[float, float] = (0.6, 0.8)
     train_users: int = 2500
     negatives: int = 100
-    ppr_iterations: int = 15
+    ppr_iterations: int = 10
     embedding_dim: int = 32
     batch: int = 128
     seed: int = 0
@@ -116,12 +116,12 @@ class PymkPipeline:
         backoff = (snap.feature("pct_decay") - 2.0).astype(np.float32)
         out = np.empty((users.shape[0], snap.n_users), dtype=np.float32)
         out[:] = backoff
-        for lo in range(0, users.shape[0], self.config.batch):
-            pb = self.pairs(users[lo : lo + self.config.batch])
-            if pb.rows.shape[0] == 0:
-                continue
-            raw = self.rank(pb)
-            low = np.full(pb.users.shape[0], np.inf)
-            np.minimum.at(low, pb.rows, raw)
-            out[lo + pb.rows, pb.cols] = (raw - low[pb.rows]).astype(np.float32)
+        lo = 0
+        for pb in self.featurizer.batches(users.astype(np.int64), self.config.batch):
+            if pb.rows.shape[0]:
+                raw = self.rank(pb)
+                low = np.full(pb.users.shape[0], np.inf)
+                np.minimum.at(low, pb.rows, raw)
+                out[lo + pb.rows, pb.cols] = (raw - low[pb.rows]).astype(np.float32)
+            lo += pb.users.shape[0]
         return out

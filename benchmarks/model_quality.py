@@ -1,0 +1,128 @@
+"""Benchmark: the pymk pipeline against the six §4.7 baselines on every shared data set and the simulator.
+
+    .venv/bin/python benchmarks/model_quality.py [--datasets CollegeMsg,...] [--models ...] [--out JSON]
+
+For each data set: the §4 split, every model through ``pymk.evaluation.runner.evaluate_model`` (the
+machinery of ``pymk evaluate``), recall@10/20/50, ndcg@20, fit and score seconds, pymk's ratio to the best
+baseline (by recall@20, and by ndcg@20), and each candidate source's reach on the test truth (share of
+truth pairs inside that source's candidates, and inside their union). The simulator's data (20,000 users,
+seed 0) are generated under ``benchmarks/out/`` on first use. Writes ``benchmarks/out/model_quality.json``.
+Ranker choices come from validation inside the train window; the test part is only reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _data import eval_data_dir
+from pymk.evaluation.graph import TrainGraph
+from pymk.evaluation.metrics import Ranker
+from pymk.evaluation.protocol import load_interactions, split_interactions
+from pymk.evaluation.pymk_model import PymkModel
+from pymk.evaluation.registry import BASELINES, default_registry
+from pymk.evaluation.runner import dataset_summary, evaluate_model
+from pymk.io.formats import Format
+
+HERE = Path(__file__).resolve().parent
+KS = (10, 20, 50)
+
+
+def datasets() -> dict[str, tuple[Path, Format]]:
+    """Name → (file, format) of every benchmarked data set."""
+    d = eval_data_dir()
+    return {
+        "CollegeMsg": (d / "CollegeMsg" / "CollegeMsg.txt", Format.SNAP_TEMPORAL),
+        "bitcoin-otc": (d / "soc-sign-bitcoin-otc" / "soc-sign-bitcoinotc.csv.gz", Format.BITCOIN_CSV),
+        "ego-Facebook": (d / "ego-Facebook" / "facebook_combined.txt", Format.SNAP_STATIC),
+        "sx-askubuntu": (d / "sx-askubuntu-a2q" / "sx-askubuntu-a2q.txt.gz", Format.SNAP_TEMPORAL),
+        "sim-20k": (HERE / "out" / "sim-20k.jsonl", Format.EVENTS_JSONL),
+    }
+
+
+def ensure_simulation(path: Path) -> None:
+    """Generate the simulator's 20,000-user stream (default seed) at ``path`` unless it exists."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [str(Path(sys.executable).parent / "pymk"), "simulate", "--users", "20000", "--out", str(path)]
+        subprocess.run(cmd, check=True)
+
+
+def run_dataset(path: Path, fmt: Format, models: list[str]) -> dict[str, Any]:
+    """Evaluate ``models`` on one data set; pymk also reports its candidate sources' reach."""
+    start = time.perf_counter()
+    split = split_interactions(load_interactions(path, fmt))
+    result: dict[str, Any] = {"dataset": dataset_summary(split), "read_split_seconds": 0.0, "models": {}}
+    result["read_split_seconds"] = round(time.perf_counter() - start, 2)
+    ranker = Ranker(TrainGraph.from_split(split))
+    registry = default_registry()
+    registry.register("pymk", PymkModel)
+    for name in models:
+        model = registry.create(name)
+        metrics = evaluate_model(split, model, KS, name=name, ranker=ranker)
+        result["models"][name] = metrics
+        if isinstance(model, PymkModel):
+            result["source_reach"] = model.source_reach(split, split.query_users)
+            result["validation"] = model.pipeline.validation
+        print(f"  {name:<11} r@20 {metrics['recall@20']:.4f}  fit {metrics['fit_seconds']:.1f}s", flush=True)
+    base = {n: m for n, m in result["models"].items() if n in BASELINES}
+    if "pymk" in result["models"] and base:
+        ours = result["models"]["pymk"]
+        for metric in ("recall@20", "ndcg@20"):
+            best = max(base, key=lambda n: base[n][metric])
+            result[f"best_baseline_{metric}"] = best
+            result[f"ratio_{metric}"] = ours[metric] / max(base[best][metric], 1e-12)
+    return result
+
+
+def print_table(name: str, res: dict[str, Any]) -> None:
+    """One data set's rows: every model's metrics and timings, then pymk's ratios and source reach."""
+    print(f"\n{name}: {res['dataset']}")
+    head = f"{'model':<11}" + "".join(
+        f"{c:>10}" for c in ("r@10", "r@20", "r@50", "ndcg@20", "fit s", "score s")
+    )
+    print(head)
+    for model, m in res["models"].items():
+        cells = [m["recall@10"], m["recall@20"], m["recall@50"], m["ndcg@20"]]
+        row = "".join(f"{v:>10.4f}" for v in cells) + f"{m['fit_seconds']:>10.1f}{m['score_seconds']:>10.1f}"
+        print(f"{model:<11}{row}")
+    if "ratio_recall@20" in res:
+        print(
+            f"pymk / best: recall@20 {res['ratio_recall@20']:.3f} (vs {res['best_baseline_recall@20']}), "
+            f"ndcg@20 {res['ratio_ndcg@20']:.3f} (vs {res['best_baseline_ndcg@20']})"
+        )
+    if "source_reach" in res:
+        print("candidate reach: " + ", ".join(f"{k} {v:.3f}" for k, v in res["source_reach"].items()))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--datasets", default=",".join(datasets()))
+    parser.add_argument("--models", default=",".join((*BASELINES, "pymk")))
+    parser.add_argument("--out", type=Path, default=HERE / "out" / "model_quality.json")
+    args = parser.parse_args()
+    known = datasets()
+    results: dict[str, Any] = {}
+    for name in args.datasets.split(","):
+        path, fmt = known[name]
+        if fmt is Format.EVENTS_JSONL:
+            ensure_simulation(path)
+        if not path.exists():
+            print(f"{name}: {path} not found; skipped")
+            continue
+        print(f"{name} ...", flush=True)
+        results[name] = run_dataset(path, fmt, args.models.split(","))
+        print_table(name, results[name])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
