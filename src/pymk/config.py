@@ -34,6 +34,21 @@ class Settings(BaseSettings):
         default="sqlite:///seen-events.sqlite",
         description="Where seen event ids are kept for idempotent ingestion: sqlite:///..., redis://..., memory://",
     )
+    tracking_url: str = Field(
+        default="sqlite:///mlflow.db",
+        description="Experiment store: memory://, sqlite:///path (relative: under home), postgresql://...",
+    )
+    tracking_artifacts: str = Field(
+        default="mlartifacts",
+        description="Where run artifacts go: a directory (relative: under home) or a URI (s3://...).",
+    )
+    tracking_experiment: str = Field(default="pymk", description="MLflow experiment the runs belong to.")
+    gate_metric: str = Field(
+        default="recall@20", description="Holdout metric `promote` compares (higher is better)."
+    )
+    gate_tolerance: float = Field(
+        default=0.0, ge=0.0, description="How far below the active version's metric a candidate may be."
+    )
     seed: int = Field(default=0, description="Default random seed for everything stochastic.")
     log_level: str = Field(default="INFO", description="Python logging level name.")
     max_id_length: int = Field(default=128, ge=1, description="Longest accepted user id, in characters.")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from registry_helpers import CODE, active_version, add, info, write_model
 
+from pymk.config import load_settings
 from pymk.errors import InvalidInput, NotFound
 from pymk.registry import (
     FilesystemRegistry,
@@ -104,7 +105,7 @@ def test_gate_tolerance_and_missing_metrics(tmp_path: Path) -> None:
 
 def test_gate_metric_is_configurable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYMK_GATE_METRIC", "ndcg@20")
-    registry = open_registry(tmp_path)
+    registry = open_registry(load_settings(home=tmp_path))
     registry.promote(add(registry, 0.4).version)
     with pytest.raises(GateRefused, match="ndcg@20"):
         registry.promote(add(registry, 0.2).version)

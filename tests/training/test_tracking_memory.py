@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from pymk.config import load_settings
 from pymk.errors import ConfigError, ServiceUnavailable
 from pymk.training.tracking import (
     MemoryTracker,
     MlflowTracker,
     TrackingError,
-    TrackingSettings,
     fingerprint_files,
     metric_key,
     open_tracker,
@@ -105,8 +105,7 @@ def test_open_tracker_builds_lazily(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert (tracker.artifact_root, tracker.experiment) == (str(tmp_path / "arts"), "exp")
     assert not (tmp_path / "t").exists()  # nothing is touched before the first run
     monkeypatch.setenv("PYMK_TRACKING_URL", "memory://")
-    assert TrackingSettings().tracking_url == "memory://"
-    assert isinstance(tracker_from_settings(tmp_path), MemoryTracker)
+    assert isinstance(tracker_from_settings(load_settings(home=tmp_path)), MemoryTracker)
 
 
 def test_unreachable_postgresql_fails_fast(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ _METRICS_SHOWN = 3
 def _registry(home: HomeOption, config: ConfigOption) -> ModelRegistry:
     from pymk.registry import open_registry
 
-    return open_registry(settings_from(home, config).home)
+    return open_registry(settings_from(home, config))
 
 
 def _metrics(version: ModelVersion) -> str:

@@ -5,8 +5,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from pymk.config import Settings
 from pymk.registry.base import (
     GateRefused,
     HistoryEntry,
@@ -14,7 +13,6 @@ from pymk.registry.base import (
     ModelVersion,
     NothingToRollBack,
     RegistryError,
-    RegistrySettings,
     UnknownVersion,
     Writer,
     check_gate,
@@ -33,7 +31,6 @@ __all__ = [
     "NewVersion",
     "NothingToRollBack",
     "RegistryError",
-    "RegistrySettings",
     "UnknownVersion",
     "Writer",
     "check_gate",
@@ -42,7 +39,8 @@ __all__ = [
 ]
 
 
-def open_registry(home: Path, settings: RegistrySettings | None = None) -> ModelRegistry:
-    """The registry under ``home/models`` with the gate from ``settings`` (default: environment)."""
-    s = settings or RegistrySettings()
-    return FilesystemRegistry(home / "models", gate_metric=s.gate_metric, gate_tolerance=s.gate_tolerance)
+def open_registry(settings: Settings) -> ModelRegistry:
+    """The registry under ``settings.home/models`` with the gate from ``settings``."""
+    return FilesystemRegistry(
+        settings.home / "models", gate_metric=settings.gate_metric, gate_tolerance=settings.gate_tolerance
+    )

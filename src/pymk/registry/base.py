@@ -14,26 +14,12 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pymk.errors import NotFound, PymkError
 from pymk.registry.manifest import Manifest, NewVersion
 
 #: Writes a model's files into the (empty, existing) directory it is given, e.g. ``model.save``.
 Writer = Callable[[Path], None]
-
-
-class RegistrySettings(BaseSettings):
-    """Gate knobs, read from ``PYMK_GATE_*`` environment variables until they join ``Settings``."""
-
-    model_config = SettingsConfigDict(env_prefix="PYMK_", extra="ignore")
-
-    gate_metric: str = Field(
-        default="recall@20", description="Holdout metric promote compares (higher is better)."
-    )
-    gate_tolerance: float = Field(
-        default=0.0, ge=0.0, description="How far below the active version's metric a candidate may be."
-    )
 
 
 class UnknownVersion(NotFound):

@@ -22,9 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
+from pymk.config import Settings
 from pymk.errors import ConfigError, PymkError, ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -34,22 +32,6 @@ RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 _SQLITE = "sqlite:///"
 _BAD_KEY_CHARS = re.compile(r"[^\w\-. /:]")
 DATASET_TAG_PREFIX = "pymk.dataset."
-
-
-class TrackingSettings(BaseSettings):
-    """Tracking knobs, read from ``PYMK_TRACKING_*`` environment variables until they join ``Settings``."""
-
-    model_config = SettingsConfigDict(env_prefix="PYMK_", extra="ignore")
-
-    tracking_url: str = Field(
-        default="sqlite:///mlflow.db",
-        description="Experiment store: memory://, sqlite:///path (relative: under home), postgresql://...",
-    )
-    tracking_artifacts: str = Field(
-        default="mlartifacts",
-        description="Where run artifacts go: a directory (relative: under home) or a URI (s3://...).",
-    )
-    tracking_experiment: str = Field(default="pymk", description="MLflow experiment the runs belong to.")
 
 
 class Tracker(Protocol):
@@ -325,9 +307,11 @@ def open_tracker(
     return MlflowTracker(store, root, experiment)
 
 
-def tracker_from_settings(home: Path, settings: TrackingSettings | None = None) -> Tracker:
-    """:func:`open_tracker` with :class:`TrackingSettings` (environment) for ``home``."""
-    s = settings or TrackingSettings()
+def tracker_from_settings(settings: Settings) -> Tracker:
+    """:func:`open_tracker` with the ``tracking_*`` settings, under ``settings.home``."""
     return open_tracker(
-        s.tracking_url, home, artifacts=s.tracking_artifacts, experiment=s.tracking_experiment
+        settings.tracking_url,
+        settings.home,
+        artifacts=settings.tracking_artifacts,
+        experiment=settings.tracking_experiment,
     )
