@@ -107,3 +107,20 @@ def test_static_data_is_shuffled_with_the_seed(tmp_path: Path) -> None:
     assert {k: v for k, v in results[0]["models"]["recent"].items() if "@" in k} == {
         k: v for k, v in results[0]["models"]["popularity"].items() if "@" in k
     }
+
+
+def test_default_models_are_the_baselines() -> None:
+    from pymk.cli.evaluate import DEFAULT_MODELS
+    from pymk.evaluation.registry import BASELINES
+
+    assert DEFAULT_MODELS == ",".join(BASELINES)
+
+
+def test_help_does_not_import_numerics() -> None:
+    import subprocess
+    import sys
+
+    heavy = "('scipy', 'pyarrow', 'lightgbm', 'mlflow')"
+    code = f"import sys, pymk.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -24,7 +24,9 @@ from rich.table import Table
 from pymk.cli.common import ConfigOption, HomeOption, console, settings_from, user_errors
 from pymk.config import Settings
 from pymk.io.formats import SHAPE, Format
-from pymk.io.importer import ImportReport, import_file
+
+if TYPE_CHECKING:  # the importer pulls in Arrow, DuckDB and NumPy: only when a command runs
+    from pymk.io.importer import ImportReport
 
 out = Console()  # results go to stdout; progress and errors to stderr
 
@@ -81,6 +83,8 @@ def run_import(
 
     Shared by ``pymk import`` and ``pymk demo``; raises what :func:`import_file` raises.
     """
+    from pymk.io.importer import import_file
+
     size = file.stat().st_size if file.is_file() else 0
     columns = (
         TextColumn("[bold]importing[/] {task.description}"),
