@@ -217,12 +217,12 @@ def fit_embeddings(
         for lo in range(0, u.shape[0], cfg.batch_size):
             anchors, pos = anchors_all[lo : lo + cfg.batch_size], pos_all[lo : lo + cfg.batch_size]
             neg = nb.negatives(anchors, cfg.hard_negative_share, rng)
-            a_t, p_t, n_t = (torch.from_numpy(x).to(dev) for x in (anchors, pos, neg))
-            emb = _propagate(model, adj)
-            ea = emb[a_t]
-            pos_rank = (ea * emb[p_t]).sum(-1)
-            neg_rank = (ea * emb[n_t]).sum(-1)
-            node_id = torch.cat([a_t, p_t, n_t])
+            node_id = torch.from_numpy(np.concatenate([anchors, pos, neg])).to(dev)
+            # One index_select: its backward is several times cheaper on CPU than three fancy indexes.
+            rows, b = torch.index_select(_propagate(model, adj), 0, node_id), anchors.shape[0]
+            ea, ep, en = rows[:b], rows[b : 2 * b], rows[2 * b :]
+            pos_rank = (ea * ep).sum(-1)
+            neg_rank = (ea * en).sum(-1)
             loss = model.recommendation_loss(pos_rank, neg_rank, node_id=node_id, lambda_reg=cfg.lambda_reg)
             optimiser.zero_grad()
             loss.backward()
