@@ -59,7 +59,6 @@ def test_every_baseline_runs_by_default(handmade_file: Path) -> None:
             ["--format", "snap-temporal", "--models", "cn,magic"],
             "unknown model 'magic'; available: popularity",
         ),
-        (["--format", "snap-temporal", "--models", "pymk"], "not available yet"),
         (["--format", "snap-temporal", "--k", "10,x"], "--k must be comma-separated positive integers"),
         (["--format", "snap-temporal", "--test-fraction", "1.5"], "--test-fraction must be between 0 and 1"),
     ],

@@ -83,16 +83,17 @@ def test_batch_size_bounds_the_score_block() -> None:
 
 def test_registry_names_errors_and_planned_models() -> None:
     registry = default_registry()
-    assert registry.names() == list(BASELINES)
+    assert registry.names() == [*BASELINES, "pymk"]
     assert set(registry.create_all(["cn", "ppr", "cn"])) == {"cn", "ppr"}
     with pytest.raises(
-        InvalidInput, match=r"unknown model 'nope'; available: popularity, recent, cn, aa, ra, ppr"
+        InvalidInput, match=r"unknown model 'nope'; available: popularity, recent, cn, aa, ra, ppr, pymk"
     ):
         registry.create("nope")
-    with pytest.raises(InvalidInput, match="'pymk' .* not available yet"):
-        registry.create_all(["cn", "pymk"])
-    registry.register("pymk", Popularity)
-    assert isinstance(registry.create("pymk"), Popularity)
+    registry.plan("later", "a model announced before it lands")
+    with pytest.raises(InvalidInput, match="'later' .* not available yet"):
+        registry.create_all(["cn", "later"])
+    registry.register("later", Popularity)
+    assert isinstance(registry.create("later"), Popularity)
 
 
 @pytest.mark.skipif(not COLLEGE_MSG.exists(), reason="shared eval-data not present")

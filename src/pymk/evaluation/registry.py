@@ -5,6 +5,7 @@ from __future__ import annotations
 from pymk.evaluation.baselines import AdamicAdar, CommonNeighbours, Popularity, Recent, ResourceAllocation
 from pymk.evaluation.model import ModelRegistry
 from pymk.evaluation.ppr import PersonalizedPageRank
+from pymk.evaluation.pymk_model import PymkModel
 
 #: The §4.7 baselines, in the order the report lists them.
 BASELINES = ("popularity", "recent", "cn", "aa", "ra", "ppr")
@@ -23,5 +24,5 @@ def default_registry() -> ModelRegistry:
     registry.register("aa", AdamicAdar)
     registry.register("ra", ResourceAllocation)
     registry.register("ppr", PersonalizedPageRank)
-    registry.plan("pymk", "the full candidates + ranker pipeline")
+    registry.register("pymk", PymkModel)
     return registry
