@@ -108,14 +108,19 @@ def main() -> int:
     parser.add_argument("--devices", default="cpu,cuda")
     parser.add_argument("--budget", type=float, default=60.0, help="training seconds per dataset and device")
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=8192)
-    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--batch-size", type=int, default=EmbeddingConfig.batch_size)
+    parser.add_argument("--lr", type=float, default=EmbeddingConfig.lr)
+    parser.add_argument("--hard-share", type=float, default=EmbeddingConfig.hard_negative_share)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=HERE / "out" / "gnn_speed.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = EmbeddingConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, time_budget_s=args.budget
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        hard_negative_share=args.hard_share,
+        time_budget_s=args.budget,
     )
     result: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
     runs: dict[str, Any] = result.setdefault("runs", {})

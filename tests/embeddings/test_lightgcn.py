@@ -81,10 +81,16 @@ def test_held_out_edges_outscore_random_non_edges(trained: dict[str, np.ndarray]
 
 def test_deterministic_on_cpu_given_seed() -> None:
     u, v, community = planted_partition(seed=4, n=60)
-    cfg = EmbeddingConfig(dim=8, epochs=3, batch_size=64, seed=7)
+    cfg = EmbeddingConfig(dim=8, epochs=3, batch_size=64, hard_negative_share=0.5, seed=7)
     first = fit_embeddings(u, v, 60, cfg, device="cpu")
     again = fit_embeddings(u, v, 60, cfg, device="cpu")
-    other = fit_embeddings(u, v, 60, EmbeddingConfig(dim=8, epochs=3, batch_size=64, seed=8), device="cpu")
+    other = fit_embeddings(
+        u,
+        v,
+        60,
+        EmbeddingConfig(dim=8, epochs=3, batch_size=64, hard_negative_share=0.5, seed=8),
+        device="cpu",
+    )
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
 
