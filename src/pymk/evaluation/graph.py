@@ -30,9 +30,13 @@ class TrainGraph:
     @classmethod
     def from_split(cls, split: Split) -> TrainGraph:
         """Build the graph of ``split``'s unique train pairs (``pair_u < pair_v``)."""
-        n = split.n_users
-        rows = np.concatenate([split.pair_u, split.pair_v])
-        cols = np.concatenate([split.pair_v, split.pair_u])
+        return cls.from_pairs(split.n_users, split.pair_u, split.pair_v)
+
+    @classmethod
+    def from_pairs(cls, n: int, pair_u: np.ndarray, pair_v: np.ndarray) -> TrainGraph:
+        """Build the graph on ``n`` users of the unique undirected pairs ``(pair_u[i], pair_v[i])``."""
+        rows = np.concatenate([pair_u, pair_v])
+        cols = np.concatenate([pair_v, pair_u])
         adj = sp.csr_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=(n, n))
         adj.sum_duplicates()  # pairs are unique already; this just guarantees sorted indices
         degree = np.diff(adj.indptr).astype(np.int64)

@@ -51,8 +51,11 @@ class PersonalizedPageRank:
         self._fitted = False
 
     def fit(self, split: Split) -> None:
+        """Fit on ``split``'s train graph (see :meth:`fit_graph`)."""
+        self.fit_graph(TrainGraph.from_split(split))
+
+    def fit_graph(self, graph: TrainGraph) -> None:
         """Build the step operator on the non-leaf ("core") users and the leaf bookkeeping."""
-        graph = TrainGraph.from_split(split)
         adj, deg = graph.adjacency, graph.degree
         n = graph.n_users
         first = adj.indices[adj.indptr[:-1]] if n else np.zeros(0, np.int32)

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from pymk.evaluation.graph import TrainGraph
 from pymk.evaluation.ppr import PersonalizedPageRank
-from pymk.evaluation.protocol import Split
 from pymk.features.embedding import spectral_embedding
 from pymk.features.snapshot import USER_FEATURES, Snapshot
 
@@ -64,7 +64,7 @@ class PairScorer:
             sub = adj[known][:, known].tocoo()
             upper = sub.row < sub.col
             self._ppr = PersonalizedPageRank(iterations=ppr_iterations)
-            self._ppr.fit(_graph_split(known.shape[0], sub.row[upper], sub.col[upper]))
+            self._ppr.fit_graph(TrainGraph.from_pairs(known.shape[0], sub.row[upper], sub.col[upper]))
 
     def blocks(self, users: np.ndarray) -> dict[str, np.ndarray]:
         """``{name: float32 (b, n_users)}`` for :data:`BLOCKS`; ``users`` int ``(b,)`` must be known at t."""
@@ -84,25 +84,6 @@ class PairScorer:
             ppr[:, self._known] = self._ppr.score(self._local[users].astype(np.int32))
         out["ppr"] = ppr
         return out
-
-
-def _graph_split(n: int, pair_u: np.ndarray, pair_v: np.ndarray) -> Split:
-    """A :class:`Split` carrying only a graph (what :class:`PersonalizedPageRank` reads)."""
-    empty = np.zeros(0, dtype=np.int32)
-    return Split(
-        n_users=n,
-        train_src=empty,
-        train_dst=empty,
-        train_ts=np.zeros(0),
-        pair_u=pair_u.astype(np.int32),
-        pair_v=pair_v.astype(np.int32),
-        truth_indptr=np.zeros(n + 1, dtype=np.int64),
-        truth_indices=empty,
-        query_users=empty,
-        user_ids=[],
-        test_fraction=0.2,
-        seed=0,
-    )
 
 
 @dataclass(frozen=True)
