@@ -76,3 +76,10 @@ class ServiceUnavailable(PymkError):
     http_status = 503
     grpc_code = "UNAVAILABLE"
     exit_code = 3
+
+
+class BundleError(PymkError):
+    """A saved model bundle is missing, corrupt, or was written by an incompatible pymk.
+
+    Reported as an internal error (HTTP 500) by the API: the caller did nothing wrong.
+    """
