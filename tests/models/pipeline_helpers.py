@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import numpy as np
 
 from pymk.candidates.sources import CandidateConfig
@@ -17,6 +20,14 @@ TINY = PipelineConfig(
     ppr_iterations=5,
     embedding_dim=4,
     batch=32,
+)
+
+#: TINY without its costliest optional stage (trained graph embeddings, when the pipeline has them): for
+#: tests that fit many times on a few hundred users and test the plumbing, not the features.
+_OPTIONAL_OFF: dict[str, Any] = {"gnn": None}
+FAST = dataclasses.replace(
+    TINY,
+    **{k: v for k, v in _OPTIONAL_OFF.items() if k in {f.name for f in dataclasses.fields(PipelineConfig)}},
 )
 
 

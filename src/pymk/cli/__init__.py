@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from pymk.cli import demo, evaluate, importer, models, simulate
+from pymk.cli import demo, evaluate, importer, models, simulate, train
 
 app = typer.Typer(
     name="pymk",
@@ -18,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (importer, evaluate, simulate, demo, models):
+for module in (importer, evaluate, simulate, train, demo, models):
     module.register(app)
 
 
