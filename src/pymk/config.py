@@ -42,6 +42,10 @@ class Settings(BaseSettings):
         default="mlartifacts",
         description="Where run artifacts go: a directory (relative: under home) or a URI (s3://...).",
     )
+    lists_url: str = Field(
+        default="mmap:///lists",
+        description="Precomputed top-k lists: mmap:///DIR (embedded, relative to home) or redis://...?prefix=",
+    )
     tracking_experiment: str = Field(default="pymk", description="MLflow experiment the runs belong to.")
     gate_metric: str = Field(
         default="recall@20", description="Holdout metric `promote` compares (higher is better)."

@@ -2,19 +2,24 @@
 
 ``memory://`` (in-process), ``sqlite:///path`` (embedded; relative paths are anchored under
 ``PYMK_HOME`` by :meth:`~pymk.config.Settings.resolve`), ``postgresql://...`` (dead letters) and
-``redis://host:port/db?prefix=pymk:&shards=256`` (seen event ids). Real-service drivers are imported
-only when their URL is used, so the embedded defaults need neither psycopg nor redis.
+``redis://host:port/db?prefix=pymk:&shards=256`` (seen event ids); precomputed lists live under
+``mmap:///lists`` or ``redis://...``. Real-service drivers are imported only when their URL is used, so
+the embedded defaults need neither psycopg nor redis.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from pymk.config import Settings
 from pymk.errors import ConfigError, ServiceUnavailable
 from pymk.events.deadletter import DeadLetterStore, MemoryDeadLetterStore, SqliteDeadLetterStore
 from pymk.events.dedupe import MemorySeenEvents, SeenEvents, SqliteSeenEvents
+
+if TYPE_CHECKING:
+    from pymk.serving.lists import ListStore
 
 _SQLITE = "sqlite:///"
 
@@ -97,3 +102,42 @@ def deadletter_store(settings: Settings) -> DeadLetterStore:
 def seen_events_store(settings: Settings) -> SeenEvents:
     """The seen-event store of ``settings.dedupe_url``, SQLite paths anchored under ``home``."""
     return open_seen_events(settings.resolve(settings.dedupe_url))
+
+
+def open_list_store(url: str, home: Path) -> ListStore:
+    """The precomputed-list store ``url`` names: ``mmap:///DIR`` (embedded; relative DIR under ``home``,
+    ``mmap:////abs`` absolute) or ``redis://host:port/db?prefix=pymk:``.
+
+    Raises :class:`ConfigError` for an unsupported URL, :class:`ServiceUnavailable` when Redis cannot be
+    reached.
+    """
+    scheme = _scheme(url)
+    if scheme == "mmap":
+        path = Path(url[len("mmap:///") :]) if url.startswith("mmap:///") else Path()
+        if not str(path) or str(path) == ".":
+            raise ConfigError(f"mmap URL names no directory: {url!r}")
+        from pymk.serving.lists_mmap import MmapListStore
+
+        return MmapListStore(path if path.is_absolute() else home / path)
+    if scheme in {"redis", "rediss"}:
+        try:
+            import redis
+
+            from pymk.serving.lists_redis import RedisListStore
+        except ImportError as exc:
+            raise _missing_driver(url, "redis") from exc
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        prefix = query.pop("prefix", ["pymk:"])[-1]
+        client = redis.Redis.from_url(urlunsplit(parts._replace(query=urlencode(query, doseq=True))))
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(f"cannot reach Redis at {parts.hostname}:{parts.port}: {exc}") from exc
+        return RedisListStore(client, prefix=prefix)
+    raise ConfigError(f"unsupported lists_url {url!r}: use mmap:///DIR or redis://...")
+
+
+def list_store(settings: Settings) -> ListStore:
+    """The precomputed-list store of ``settings.lists_url``."""
+    return open_list_store(settings.lists_url, settings.home)
