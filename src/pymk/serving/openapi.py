@@ -1,0 +1,127 @@
+"""The OpenAPI 3.1 document of the HTTP API, written by hand to match :mod:`pymk.serving.http`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from pymk.serving.recommender import MAX_K
+from pymk.serving.service import DEFAULT_K, MAX_BATCH
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERRORS = {
+    "400": _json(_ref("Error"), "Malformed JSON body"),
+    "404": _json(_ref("Error"), "Unknown user"),
+    "413": _json(_ref("Error"), f"More than {MAX_BATCH} users, or a body over 1 MiB"),
+    "422": _json(_ref("Error"), f"k outside 1..{MAX_K}, or a body of the wrong shape"),
+}
+_K = {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": DEFAULT_K}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+    },
+    "Item": {
+        "type": "object",
+        "required": ["user_id", "score", "reasons"],
+        "properties": {
+            "user_id": {"type": "string"},
+            "score": {"type": "number"},
+            "reasons": {"type": "object", "additionalProperties": {"type": "number"}},
+        },
+    },
+    "Recommendations": {
+        "type": "object",
+        "required": ["user_id", "model_version", "generated_at", "source", "items"],
+        "properties": {
+            "user_id": {"type": "string"},
+            "model_version": {"type": "string"},
+            "generated_at": {
+                "type": "string",
+                "format": "date-time",
+                "description": "When the list was computed (UTC)",
+            },
+            "source": {"type": "string", "enum": ["precomputed", "realtime", "hybrid"]},
+            "items": {"type": "array", "items": _ref("Item"), "maxItems": MAX_K},
+        },
+    },
+    "BatchRequest": {
+        "type": "object",
+        "required": ["user_ids"],
+        "additionalProperties": False,
+        "properties": {
+            "user_ids": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_BATCH},
+            "k": _K,
+        },
+    },
+    "BatchResult": {
+        "oneOf": [
+            _ref("Recommendations"),
+            {
+                "type": "object",
+                "required": ["user_id", "error"],
+                "properties": {"user_id": {"type": "string"}, "error": _ref("Error")},
+            },
+        ]
+    },
+    "BatchResponse": {
+        "type": "object",
+        "required": ["results"],
+        "properties": {"results": {"type": "array", "items": _ref("BatchResult")}},
+    },
+}
+
+
+def openapi() -> dict[str, Any]:
+    """The document as a dict."""
+    status = {"type": "object", "properties": {"status": {"type": "string"}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "pymk", "version": "1", "description": "People You May Know recommendations"},
+        "paths": {
+            "/v1/users/{user_id}/recommendations": {
+                "get": {
+                    "summary": "Top-k people a user may know, with reasons",
+                    "parameters": [
+                        {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "k", "in": "query", "required": False, "schema": _K},
+                    ],
+                    "responses": {"200": _json(_ref("Recommendations"), "The list"), **_ERRORS},
+                }
+            },
+            "/v1/recommendations:batch": {
+                "post": {
+                    "summary": "Top-k of many users; unknown users get an error entry, in request order",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("BatchRequest")}},
+                    },
+                    "responses": {"200": _json(_ref("BatchResponse"), "One result per user"), **_ERRORS},
+                }
+            },
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json(status, "Alive")}}},
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: lists are loaded",
+                    "responses": {"200": _json(status, "Ready"), "503": _json(status, "Nothing loaded yet")},
+                }
+            },
+        },
+        "components": {"schemas": _SCHEMAS},
+    }
+
+
+def openapi_json() -> bytes:
+    """The document as JSON bytes, served at ``/openapi.json``."""
+    return orjson.dumps(openapi())
