@@ -12,7 +12,7 @@ from pymk.serving.lists import ListStore
 from pymk.serving.lists_mmap import MmapListStore
 
 
-@pytest.fixture(params=["mmap", "redis"])
+@pytest.fixture(params=["mmap", pytest.param("redis", marks=pytest.mark.integration)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ListStore]:
     """An empty store of each implementation."""
     if request.param == "mmap":

@@ -1,0 +1,104 @@
+"""The gRPC service ``pymk.v1.Recommender`` over the same :class:`RecommendationService` as HTTP.
+
+Handlers are registered as typed generic handlers (the generated ``*_pb2_grpc`` module is for clients);
+a :class:`~pymk.errors.PymkError` becomes the status its ``grpc_code`` names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import grpc
+
+from pymk.errors import NotFound, PymkError
+from pymk.serving.lists import StoredList
+from pymk.serving.proto import recommender_pb2 as pb
+from pymk.serving.service import DEFAULT_K, SOURCE_PRECOMPUTED, RecommendationService, rfc3339
+
+SERVICE = "pymk.v1.Recommender"
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+
+def to_message(user_id: str, found: StoredList, source: str = SOURCE_PRECOMPUTED) -> pb.Recommendations:
+    """The gRPC twin of :func:`pymk.serving.service.render`: same items, scores and reasons."""
+    items = [
+        pb.Item(user_id=i["user_id"], score=i["score"], reasons=i["reasons"]) for i in found.item_dicts()
+    ]
+    return pb.Recommendations(
+        user_id=user_id,
+        model_version=found.model_version,
+        generated_at=rfc3339(found.computed_at),
+        source=source,
+        items=items,
+    )
+
+
+def _guarded(fn: Callable[[Req], Resp]) -> Callable[[Req, grpc.ServicerContext], Resp]:
+    def handler(request: Req, context: grpc.ServicerContext) -> Resp:
+        try:
+            return fn(request)
+        except PymkError as exc:
+            context.abort(grpc.StatusCode[exc.grpc_code], exc.message)
+
+    return handler
+
+
+def handlers(service: RecommendationService) -> grpc.GenericRpcHandler:
+    """``Recommend`` and ``RecommendBatch`` of ``service`` as one generic handler."""
+
+    def recommend(request: pb.RecommendRequest) -> pb.Recommendations:
+        k = request.k if request.HasField("k") else DEFAULT_K
+        return to_message(request.user_id, service.one(request.user_id, k))
+
+    def recommend_batch(request: pb.RecommendBatchRequest) -> pb.RecommendBatchResponse:
+        k = request.k if request.HasField("k") else DEFAULT_K
+        users = list(request.user_ids)
+        results = [
+            to_message(u, r)
+            if isinstance(r, StoredList)
+            else pb.Recommendations(user_id=u, error=pb.Error(**_error(r)))
+            for u, r in zip(users, service.batch(users, k), strict=True)
+        ]
+        return pb.RecommendBatchResponse(results=results)
+
+    methods: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+        "Recommend": grpc.unary_unary_rpc_method_handler(
+            _guarded(recommend),
+            request_deserializer=pb.RecommendRequest.FromString,
+            response_serializer=pb.Recommendations.SerializeToString,
+        ),
+        "RecommendBatch": grpc.unary_unary_rpc_method_handler(
+            _guarded(recommend_batch),
+            request_deserializer=pb.RecommendBatchRequest.FromString,
+            response_serializer=pb.RecommendBatchResponse.SerializeToString,
+        ),
+    }
+    return grpc.method_handlers_generic_handler(SERVICE, methods)
+
+
+def _error(exc: NotFound) -> dict[str, str]:
+    body = exc.to_dict()
+    return {"error": str(body["error"]), "message": str(body["message"])}
+
+
+def create_server(
+    service: RecommendationService, address: str, *, threads: int = 8
+) -> tuple[grpc.Server, int]:
+    """An unstarted server bound to ``address`` (``host:port``; port 0 picks a free one) and its port."""
+    server = grpc.server(ThreadPoolExecutor(max_workers=threads))
+    server.add_generic_rpc_handlers((handlers(service),))
+    port = server.add_insecure_port(address)
+    return server, port
+
+
+def serve_from_env(address: str) -> None:
+    """Run the gRPC server until terminated, settings from ``PYMK_*`` (a child process of ``pymk serve``)."""
+    from pymk.config import load_settings
+    from pymk.stores import list_store
+
+    server, _ = create_server(RecommendationService(list_store(load_settings())), address)
+    server.start()
+    server.wait_for_termination()
