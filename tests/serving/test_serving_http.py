@@ -6,8 +6,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from serving_helpers import COMPUTED_AT, USER_IDS, AsgiClient, expected_items, fill
+from serving_helpers import COMPUTED_AT, USER_IDS, AsgiClient, FakeRecommender, expected_items, fill
 
+from pymk.serving.batch import precompute
 from pymk.serving.http import create_app
 from pymk.serving.lists import ListStore
 from pymk.serving.lists_mmap import MmapListStore
@@ -108,3 +109,17 @@ def test_health_readiness_and_openapi(tmp_path: Path) -> None:
         "/v1/recommendations:batch",
         "/readyz",
     }
+
+
+def test_a_server_follows_lists_committed_later(tmp_path: Path) -> None:
+    writer_side = MmapListStore(tmp_path / "lists")
+    fill(writer_side)
+    client = AsgiClient(create_app(RecommendationService(MmapListStore(tmp_path / "lists"), refresh_s=0.0)))
+    assert client.request("GET", "/v1/users/u1/recommendations")[1]["model_version"] == "v0001-test"
+
+    class Next(FakeRecommender):
+        model_version = "v0002-test"
+
+    precompute(Next(len(USER_IDS)), writer_side, USER_IDS, k=5)
+    status, body = client.request("GET", "/v1/users/u1/recommendations")
+    assert (status, body["model_version"], len(body["items"])) == (200, "v0002-test", 5)

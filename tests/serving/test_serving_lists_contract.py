@@ -53,15 +53,15 @@ def test_unicode_and_unknown_ids(filled: ListStore) -> None:
     ]
 
 
-def test_a_new_commit_replaces_the_lists(filled: ListStore) -> None:
+def test_a_new_commit_replaces_the_lists_after_refresh(filled: ListStore) -> None:
     class Next(FakeRecommender):
         model_version = "v0002-test"
 
     from pymk.serving.batch import precompute
 
     precompute(Next(len(USER_IDS)), filled, USER_IDS, k=10, clock=lambda: COMPUTED_AT + 60)
-    if hasattr(filled, "refresh"):
-        filled.refresh()
+    filled.refresh()
+    assert filled.refresh() is False  # nothing new since
     info = filled.info()
     assert info is not None and (info.model_version, info.k) == ("v0002-test", 10)
     got = filled.get("u3", 20)

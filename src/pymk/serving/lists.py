@@ -101,6 +101,13 @@ class ListStore(Protocol):
         """The last commit, or None when nothing was ever committed (the server is not ready)."""
         ...
 
+    def refresh(self) -> bool:
+        """Pick up lists committed by another process; True when what :meth:`get` serves changed.
+
+        Requests already in flight finish on the lists they started with.
+        """
+        ...
+
     def close(self) -> None:
         """Release files or connections."""
         ...

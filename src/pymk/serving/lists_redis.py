@@ -137,5 +137,9 @@ class RedisListStore:
         meta = orjson.loads(value)
         return ListsInfo(meta["model_version"], int(meta["k"]), int(meta["users"]), meta["committed_at"])
 
+    def refresh(self) -> bool:
+        """Always False: every read sees the latest value of its key."""
+        return False
+
     def close(self) -> None:
         self.client.close()

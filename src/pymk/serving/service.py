@@ -7,6 +7,7 @@ its messages from it). Every response names the model version and the time its l
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -34,18 +35,32 @@ def rfc3339(unix_seconds: float) -> str:
 
 
 class RecommendationService:
-    """Answers recommendation requests from ``store``; ``max_batch`` caps users per batch request."""
+    """Answers recommendation requests from ``store``; ``max_batch`` caps users per batch request.
 
-    def __init__(self, store: ListStore, *, max_batch: int = MAX_BATCH) -> None:
+    At most every ``refresh_s`` seconds a request first asks the store to pick up newly committed lists
+    (a ``pymk batch`` run in another process), so a server follows new lists without a restart.
+    """
+
+    def __init__(self, store: ListStore, *, max_batch: int = MAX_BATCH, refresh_s: float = 1.0) -> None:
         self.store = store
         self.max_batch = max_batch
+        self.refresh_s = refresh_s
+        self._next_refresh = time.monotonic() + refresh_s
+
+    def _maybe_refresh(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_refresh:
+            self._next_refresh = now + self.refresh_s
+            self.store.refresh()
 
     def ready(self) -> ListsInfo | None:
         """The loaded lists' commit, or None while there is nothing to serve."""
+        self._maybe_refresh()
         return self.store.info()
 
     def one(self, user_id: str, k: int) -> StoredList:
         """The top-``k`` of ``user_id``: :class:`NotFound` without a list, :class:`InvalidInput` for bad k."""
+        self._maybe_refresh()
         found = self.store.get(user_id, check_k(k))
         if found is None:
             raise NotFound(f"unknown user {user_id!r}")
@@ -55,6 +70,7 @@ class RecommendationService:
         """Per user, in request order, its list or the :class:`NotFound` it would raise alone."""
         if len(user_ids) > self.max_batch:
             raise PayloadTooLarge(f"at most {self.max_batch} users per batch, got {len(user_ids)}")
+        self._maybe_refresh()
         found = self.store.get_many(user_ids, check_k(k))
         return [
             f if f is not None else NotFound(f"unknown user {u!r}")
