@@ -1,0 +1,81 @@
+"""``pymk serve``: the HTTP API on granian (raw ASGI) and gRPC beside it, over the precomputed lists."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from typing import Annotated
+
+import typer
+
+from pymk.cli.common import ConfigOption, HomeOption, console, settings_from, user_errors
+
+_HELP = """Serve recommendations over HTTP (DESIGN §5) and gRPC (pymk.v1.Recommender).
+
+Answers from the precomputed lists in PYMK_HOME (`pymk batch` writes them; PYMK_LISTS_URL may point at
+Redis instead) and picks up lists committed later without a restart. /readyz answers 503 until lists
+exist. gRPC runs in its own process on --grpc-port unless --no-grpc.
+"""
+
+
+def _grpc_child(address: str) -> None:
+    """Entry point of the gRPC process (spawned: no state shared with the HTTP workers)."""
+    from pymk.serving.grpc_server import serve_from_env
+
+    serve_from_env(address)
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+    grpc_port: Annotated[int, typer.Option(help="gRPC port.")] = 50051,
+    grpc: Annotated[bool, typer.Option("--grpc/--no-grpc", help="Also serve gRPC.")] = True,
+    workers: Annotated[int, typer.Option(min=1, help="HTTP worker processes (one per core is fastest).")] = 1,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    with user_errors():
+        from pymk.stores import list_store
+
+        settings = settings_from(home, config)
+        store = list_store(settings)
+        info = store.info()
+        store.close()
+    if info is None:
+        console.print("no precomputed lists yet (`pymk batch` writes them): /readyz answers 503 until then")
+    else:
+        console.print(f"serving model {info.model_version}: lists of {info.users} users, k <= {info.k}")
+    # Workers and the gRPC process build their own settings from the environment: hand them ours.
+    os.environ["PYMK_HOME"] = str(settings.home.resolve())
+    if config is not None:
+        os.environ["PYMK_CONFIG"] = str(config.resolve())
+
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    child = None
+    if grpc:
+        child = multiprocessing.get_context("spawn").Process(
+            target=_grpc_child, args=(f"{host}:{grpc_port}",), name="pymk-grpc", daemon=True
+        )
+        child.start()
+        console.print(f"gRPC on {host}:{grpc_port}")
+    console.print(f"HTTP on http://{host}:{port} (OpenAPI at /openapi.json)")
+    try:
+        Granian(
+            "pymk.serving.http:app_from_env",
+            address=host,
+            port=port,
+            interface=Interfaces.ASGI,
+            workers=workers,
+            factory=True,
+        ).serve()
+    finally:
+        if child is not None:
+            child.terminate()
+            child.join(5)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``pymk serve`` to ``app``."""
+    app.command("serve", help=_HELP)(serve_command)
