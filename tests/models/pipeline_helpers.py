@@ -22,13 +22,16 @@ TINY = PipelineConfig(
     batch=32,
 )
 
-#: TINY without its costliest optional stage (trained graph embeddings, when the pipeline has them): for
-#: tests that fit many times on a few hundred users and test the plumbing, not the features.
+_FIELDS = {f.name for f in dataclasses.fields(PipelineConfig)}
+if "gnn" in _FIELDS:  # trained graph embeddings, when the pipeline has them: a few quick epochs
+    from pymk.embeddings.lightgcn import EmbeddingConfig
+
+    TINY = dataclasses.replace(TINY, gnn=EmbeddingConfig(dim=8, epochs=2, batch_size=1024))
+
+#: TINY without its costliest optional stage (the graph embeddings): for tests that fit many times and
+#: test the plumbing, not the features.
 _OPTIONAL_OFF: dict[str, Any] = {"gnn": None}
-FAST = dataclasses.replace(
-    TINY,
-    **{k: v for k, v in _OPTIONAL_OFF.items() if k in {f.name for f in dataclasses.fields(PipelineConfig)}},
-)
+FAST = dataclasses.replace(TINY, **{k: v for k, v in _OPTIONAL_OFF.items() if k in _FIELDS})
 
 
 def community_rows(seed: int, n_users: int = 120, m: int = 3000) -> Rows:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from pipeline_helpers import TINY, community_rows, fit
+from pipeline_helpers import FAST, TINY, community_rows, fit
 
 from pymk.errors import BundleError, PymkError
 from pymk.features.rows import Rows
@@ -41,15 +41,30 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Rows, np.ndarray, P
     return rows, before, directory
 
 
-def test_config_round_trips_through_json() -> None:
-    config = replace(TINY, cuts=(0.5, 0.75), ensemble=("lambdarank", "binary"))
-    data = json.loads(json.dumps(config_to_dict(config)))
-    assert config_from_dict(data) == config
-    assert config_from_dict({"ranker": {"max_rounds": 7}}) == replace(
-        PipelineConfig(), ranker=replace(PipelineConfig().ranker, max_rounds=7)
-    )
-    with pytest.raises(BundleError, match=r"config\.ranker: unknown field\(s\) nope"):
-        config_from_dict({"ranker": {"nope": 1}})
+@dataclass(frozen=True)
+class Inner:
+    rate: float = 0.1
+    names: tuple[str, ...] = ("a",)
+
+
+@dataclass(frozen=True)
+class Outer:
+    inner: Inner = field(default_factory=Inner)
+    maybe: Inner | None = None
+    pair: tuple[float, float] = (0.5, 0.8)
+    n: int = 3
+
+
+def test_configs_round_trip_through_json() -> None:
+    for config in (TINY, FAST, PipelineConfig(), replace(TINY, seed=7)):
+        assert config_from_dict(json.loads(json.dumps(config_to_dict(config)))) == config
+    odd = Outer(Inner(0.2, ("x", "y")), maybe=Inner(0.3), pair=(0.1, 0.2), n=4)
+    assert config_from_dict(json.loads(json.dumps(config_to_dict(odd))), Outer) == odd
+    assert config_from_dict({"inner": {"rate": 0.7}}, Outer) == Outer(inner=Inner(rate=0.7))  # overrides
+    with pytest.raises(BundleError, match=r"config\.inner: unknown field\(s\) nope"):
+        config_from_dict({"inner": {"nope": 1}}, Outer)
+    with pytest.raises(BundleError, match=r"config\.pair: expected 2 items, got 1"):
+        config_from_dict({"pair": [1.0]}, Outer)
 
 
 def test_loaded_bundle_scores_exactly_like_the_saved_pipeline(
@@ -107,7 +122,7 @@ def test_an_unfitted_or_rowless_pipeline(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match="never fitted"):
         save_bundle(PymkPipeline(TINY), tmp_path / "x")
     rows = Rows(np.array([0, 1], np.int32), np.array([1, 2], np.int32), np.array([1.0, 2.0]), 3)
-    pipe = fit(rows)
+    pipe = fit(rows, FAST)
     assert not pipe.fitted_ranker
     save_bundle(pipe, tmp_path / "y")  # no rows stored: the caller must give them
     with pytest.raises(BundleError, match="holds no rows"):
