@@ -20,6 +20,7 @@ from pymk.events.ids import IdMap
 from pymk.events.schema import INTERACTION_TYPES
 from pymk.features.rows import Rows
 from pymk.io.eventlog import read_event_log
+from pymk.models.bundle import rows_fingerprint
 
 #: The id map ``pymk import`` keeps under ``PYMK_HOME``.
 ID_MAP_FILE = "ids.arrow"
@@ -77,10 +78,9 @@ def all_rows(inter: Interactions) -> Rows:
 
 
 def data_fingerprint(rows: Rows, user_ids: list[str]) -> str:
-    """SHA-256 hex of what a model is fitted on: the rows (ids, times, order) and the external user ids."""
-    digest = hashlib.sha256(f"pymk-rows:{rows.n_users}:{len(rows)}\0".encode())
-    for array in (rows.src.astype(np.int32), rows.dst.astype(np.int32), rows.ts.astype(np.float64)):
-        digest.update(np.ascontiguousarray(array).tobytes())
+    """SHA-256 hex of what a model is fitted on: the rows (:func:`rows_fingerprint`: ids, times, order)
+    and the external id of every user index."""
+    digest = hashlib.sha256(rows_fingerprint(rows).encode() + b"\0")
     for user in user_ids:
         digest.update(user.encode() + b"\0")
     return digest.hexdigest()
