@@ -29,7 +29,8 @@ class StoredList:
 
     ``items_json`` is the items as JSON objects ``{"user_id", "score", "reasons"}`` joined by commas,
     without the enclosing brackets; ``items``/``scores``/``reasons`` are the same items as arrays
-    (int32 ``(n,)``, float32 ``(n,)``, float32 ``(n, len(reason_names))``, NaN = no such reason).
+    (int32 ``(n,)``, float32 ``(n,)``, float32 ``(n, len(reason_names))``, NaN = no such reason; read-only
+    views of the store, copy before changing them).
     ``computed_at`` is UNIX seconds (UTC).
     """
 

@@ -7,6 +7,7 @@ Layout under ``root`` (``PYMK_HOME/lists`` by default)::
     <snapshot>/ids.arrow     external user ids; row i = internal index i (pymk.events.ids.IdMap)
     <snapshot>/items.npy     int32 (n, k), -1 padding        scores.npy   float32 (n, k)
     <snapshot>/reasons.npy   float32 (n, k, r), NaN = none   computed_at.npy  float64 (n,), NaN = no list
+    <snapshot>/counts.npy    int32 (n,): real items per list
     <snapshot>/json.bin      every list's items JSON, back to back
     <snapshot>/json_start.npy int64 (n,)   json_ends.npy uint32 (n, k): item end offsets within a list
 
@@ -18,6 +19,7 @@ a new snapshot on :meth:`MmapListStore.refresh`; the previous snapshot is kept f
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import shutil
 import time
@@ -43,14 +45,15 @@ class _Snapshot:
         self.reason_names = tuple(str(n) for n in meta["reason_names"])
         self.ids = IdMap.load(path / "ids.arrow")
         self.index = self.ids._index  # the hot path does one dict lookup per request
-        load = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
+        # Plain ndarray views of the maps: np.memmap's subclass hooks cost more than the lookup itself.
+        load = {name: np.asarray(np.load(path / f"{name}.npy", mmap_mode="r")) for name in _ARRAYS}
         self.items, self.scores, self.reasons = load["items"], load["scores"], load["reasons"]
-        self.computed_at, self.json_start, self.json_ends = (
-            load["computed_at"],
-            load["json_start"],
-            load["json_ends"],
-        )
-        self.blob = np.memmap(path / "json.bin", dtype=np.uint8, mode="r") if meta["json_bytes"] else None
+        self.computed_at, self.counts = load["computed_at"], load["counts"]
+        self.json_start, self.json_ends = load["json_start"], load["json_ends"]
+        self.blob: mmap.mmap | bytes = b""
+        if meta["json_bytes"]:
+            with (path / "json.bin").open("rb") as f:
+                self.blob = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
 
     def get(self, user_id: str, k: int) -> StoredList | None:
         row = self.index.get(user_id)
@@ -59,23 +62,21 @@ class _Snapshot:
         at = float(self.computed_at[row])
         if at != at:
             return None
-        items = self.items[row, :k]
-        n = int(np.count_nonzero(items >= 0))
+        n = min(k, int(self.counts[row]))
         start = int(self.json_start[row])
-        end = start + int(self.json_ends[row, n - 1]) if n else start
-        blob = self.blob[start:end].tobytes() if self.blob is not None else b""
+        blob = self.blob[start : start + int(self.json_ends[row, n - 1])] if n else b""
         return StoredList(
             self.info.model_version,
             at,
             blob,
-            np.array(items[:n]),
-            np.array(self.scores[row, :n]),
-            np.array(self.reasons[row, :n]),
+            self.items[row, :n],
+            self.scores[row, :n],
+            self.reasons[row, :n],
             self.reason_names,
         )
 
 
-_ARRAYS = ("items", "scores", "reasons", "computed_at", "json_start", "json_ends")
+_ARRAYS = ("items", "scores", "reasons", "computed_at", "counts", "json_start", "json_ends")
 
 
 class MmapListWriter:
@@ -95,6 +96,7 @@ class MmapListWriter:
             ("items", np.int32, (n, k), -1),
             ("scores", np.float32, (n, k), 0.0),
             ("computed_at", np.float64, (n,), np.nan),
+            ("counts", np.int32, (n,), 0),
             ("json_start", np.int64, (n,), 0),
             ("json_ends", np.uint32, (n, k), 0),
         ):
@@ -128,6 +130,7 @@ class MmapListWriter:
         a["scores"][users, :w] = top.scores
         reasons[users, :w] = top.reasons
         a["computed_at"][users] = computed_at
+        a["counts"][users] = top.counts()
         ids = self.user_ids
         for user, (blob, ends) in zip(
             users.tolist(), encode_items(top, lambda i: [ids[x] for x in i.tolist()]), strict=True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import orjson
 
@@ -29,8 +30,9 @@ def check_k(k: object) -> int:
     return k
 
 
+@lru_cache(maxsize=4096)
 def rfc3339(unix_seconds: float) -> str:
-    """``2026-11-27T13:05:00.123Z``: UTC, milliseconds."""
+    """``2026-11-27T13:05:00.123Z``: UTC, milliseconds (cached: lists of one batch share their time)."""
     return datetime.fromtimestamp(unix_seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
