@@ -123,3 +123,19 @@ def test_a_server_follows_lists_committed_later(tmp_path: Path) -> None:
     precompute(Next(len(USER_IDS)), writer_side, USER_IDS, k=5)
     status, body = client.request("GET", "/v1/users/u1/recommendations")
     assert (status, body["model_version"], len(body["items"])) == (200, "v0002-test", 5)
+
+
+def test_responses_have_the_shape_openapi_documents(client: AsgiClient) -> None:
+    schemas = client.request("GET", "/openapi.json")[1]["components"]["schemas"]
+    _, one = client.request("GET", "/v1/users/u3/recommendations?k=2")
+    assert (
+        set(one)
+        == set(schemas["Recommendations"]["properties"])
+        == set(schemas["Recommendations"]["required"])
+    )
+    assert set(one["items"][0]) == set(schemas["Item"]["required"])
+    assert one["source"] in schemas["Recommendations"]["properties"]["source"]["enum"]
+    _, batch = client.request("POST", "/v1/recommendations:batch", b'{"user_ids": ["nobody"]}')
+    error_entry = schemas["BatchResult"]["oneOf"][1]
+    assert set(batch["results"][0]) == set(error_entry["required"])
+    assert set(batch["results"][0]["error"]) == set(schemas["Error"]["required"])
