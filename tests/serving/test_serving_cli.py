@@ -75,3 +75,19 @@ def test_serve_http_and_grpc(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=20)[0].decode()
     assert "serving model v0001-test" in output, output
+
+
+def test_serve_refuses_a_taken_port(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pymk.cli import app
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            app, ["serve", "--home", str(tmp_path), "--port", str(_free_port()), "--grpc-port", str(port)]
+        )
+    assert result.exit_code == 2
+    assert f"cannot listen for gRPC on 127.0.0.1:{port}" in result.output

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 from typing import Annotated
 
 import typer
 
 from pymk.cli.common import ConfigOption, HomeOption, console, settings_from, user_errors
+from pymk.errors import ConfigError
 
 _HELP = """Serve recommendations over HTTP (DESIGN §5) and gRPC (pymk.v1.Recommender).
 
@@ -25,6 +27,16 @@ def _grpc_child(address: str) -> None:
     serve_from_env(address)
 
 
+def _check_free(host: str, port: int, what: str) -> None:
+    """Fail before starting anything when ``port`` is taken (the gRPC process would die unseen)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen for {what} on {host}:{port}: {exc.strerror}") from None
+
+
 def serve_command(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
@@ -38,6 +50,9 @@ def serve_command(
         from pymk.stores import list_store
 
         settings = settings_from(home, config)
+        _check_free(host, port, "HTTP")
+        if grpc:
+            _check_free(host, grpc_port, "gRPC")
         store = list_store(settings)
         info = store.info()
         store.close()
