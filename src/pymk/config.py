@@ -46,6 +46,15 @@ class Settings(BaseSettings):
         default="mmap:///lists",
         description="Precomputed top-k lists: mmap:///DIR (embedded, relative to home) or redis://...?prefix=",
     )
+    events_url: str = Field(
+        default="file:stream/events.jsonl",
+        description="Event stream `pymk worker` consumes: file:PATH (JSONL; relative: under home), "
+        "redis://host:port/db?stream=pymk:events&group=pymk, kafka://host:port?topic=pymk.events&group=pymk",
+    )
+    online_url: str = Field(
+        default="memory://",
+        description="Online feature store: memory:// (in-process) or redis://host:port/db?prefix=pymk:online:",
+    )
     tracking_experiment: str = Field(default="pymk", description="MLflow experiment the runs belong to.")
     gate_metric: str = Field(
         default="recall@20", description="Holdout metric `promote` compares (higher is better)."
@@ -61,12 +70,14 @@ class Settings(BaseSettings):
     )
 
     def resolve(self, url: str) -> str:
-        """Return ``url`` with a relative ``sqlite:///`` path anchored under ``home``."""
+        """Return ``url`` with a relative ``sqlite:///`` or ``file:`` path anchored under ``home``."""
         prefix = "sqlite:///"
         if url.startswith(prefix):
             path = Path(url[len(prefix) :])
             if not path.is_absolute():
                 return prefix + str(self.home / path)
+        if url.startswith("file:") and not url.startswith("file:/"):
+            return "file:" + str(self.home / url[len("file:") :])
         return url
 
 

@@ -31,7 +31,7 @@ def _split(url: str) -> tuple[str, dict[str, str], str]:
     """Scheme, query parameters (last value wins), and the URL without the query."""
     parts = urlsplit(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    return parts.scheme.lower(), query, urlunsplit(parts._replace(query=""))
+    return parts.scheme.lower(), query, url.split("?", 1)[0]  # not urlunsplit: it adds "//" to file:
 
 
 def _float(query: dict[str, str], name: str, default: float) -> float:
