@@ -20,6 +20,7 @@ class Backend:
     """One fresh stream per test: ``source(name)`` opens a consumer of the test's group."""
 
     name: str
+    url: str
     sink: Callable[[], EventSink]
     source: Callable[[str], EventSource]
     groups: bool  # several live consumers may share a group
@@ -55,7 +56,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         opened.append(open_source(url, consumer=name))
         return opened[-1]  # type: ignore[return-value]
 
-    backend = Backend(request.param, sink, source, request.param != "file", request.param == "file", opened)
+    backend = Backend(
+        request.param, url, sink, source, request.param != "file", request.param == "file", opened
+    )
     yield backend
     for thing in reversed(opened):
         thing.close()
@@ -185,3 +188,40 @@ def test_payload_bytes_are_delivered_as_they_are(backend: Backend) -> None:
     got = drain(backend.source("a"), len(odd))
     assert [r.payload for r in got] == odd or backend.name == "kafka"
     assert sorted(r.payload for r in got) == sorted(odd)
+
+
+_CRASHING_CONSUMER = """
+import sys, time
+from pymk.stream import open_source
+source = open_source(sys.argv[1], consumer="w")
+got = []
+deadline = time.monotonic() + 60
+while len(got) < int(sys.argv[2]) and time.monotonic() < deadline:
+    got += source.poll(100, timeout=0.5)
+order = sorted(got, key=lambda r: int(r.payload.split(b"n\\": ")[1].rstrip(b"}")))
+source.ack(order[: int(sys.argv[3])])
+print(len(got), flush=True)
+time.sleep(600)  # killed here, mid-work, with records delivered and not acked
+"""
+
+
+def test_a_killed_consumer_s_unacked_records_go_to_its_successor(backend: Backend) -> None:
+    import subprocess
+    import sys
+
+    sent = payloads(30)
+    backend.sink().publish(sent, keys(30))
+    url = backend.url
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CRASHING_CONSUMER, url, "30", "12"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "30"
+    finally:
+        child.kill()  # SIGKILL: no close, no leave-group, no flush
+        child.wait()
+    successor = backend.source("w")  # Kafka: waits out the dead member's session first
+    back = drain(successor, 18, timeout=60)
+    assert sorted(r.payload for r in back) == sorted(sent[12:])
+    nothing_more(successor, wait=0.5)
