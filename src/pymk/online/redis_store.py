@@ -5,9 +5,10 @@ Key layout, Redis Cluster-friendly: every structure of a user lives under the ha
 ``applied``), the delta log under ``<prefix>{d}:`` (``log`` stream with ids ``<seq>-0``, ``seq``,
 ``applied``). ``{``, ``}`` and ``%`` in ids are %-escaped so an id cannot break its tag.
 
-Each unit of :mod:`pymk.online.plan` is one call of one Lua script on one slot, atomic, recorded in the
-slot's ``applied`` sorted set (event id → processing time, trimmed to the dedupe horizon) so it runs at
-most once per event id. A batch is one pipeline of those calls (chunked); reads are pipelined too.
+Each unit of :mod:`pymk.online.plan` runs inside one Lua script call on its slot, atomically, and is
+recorded in the slot's ``applied`` sorted set (event id → processing time, trimmed to the dedupe
+horizon) so it runs at most once per event id. A batch is one pipeline (chunked) of one call per slot
+touched, carrying that slot's units in order; reads are pipelined too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import orjson
 import redis
 
 from pymk.errors import ServiceUnavailable
@@ -39,55 +41,64 @@ _CHUNK = 5_000
 
 _APPLY = """
 local applied, meta = KEYS[1], KEYS[2]
-if redis.call('ZSCORE', applied, ARGV[1]) then return 0 end
-redis.call('ZADD', applied, ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', applied, '-inf', '(' .. (tonumber(ARGV[2]) - tonumber(ARGV[3])))
-if ARGV[5] == 'u' and redis.call('HEXISTS', meta, 'deleted') == 1 then return 0 end
-local keep = tonumber(ARGV[4])
-for i = 6, #ARGV, 4 do
-  local op, key, f, v = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]
-  if op == 'count' then
-    local b = tonumber(v)
-    local top = redis.call('HGET', meta, 'max_bucket')
-    local newest = b
-    if (not top) or b > tonumber(top) then
-      redis.call('HSET', meta, 'max_bucket', v)
-      if top then
-        for _, name in ipairs(redis.call('HKEYS', key)) do
-          if tonumber(string.match(name, ':(%d+)$')) <= b - keep then redis.call('HDEL', key, name) end
+local keep, guard = tonumber(ARGV[3]), ARGV[4]
+redis.call('ZREMRANGEBYSCORE', applied, '-inf', '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[2])))
+local done = 0
+for _, unit in ipairs(cjson.decode(ARGV[5])) do
+  local ops = unit[2]
+  if not redis.call('ZSCORE', applied, unit[1]) then
+    redis.call('ZADD', applied, ARGV[1], unit[1])
+    if not (guard == 'u' and redis.call('HEXISTS', meta, 'deleted') == 1) then
+      done = done + 1
+      for i = 1, #ops, 4 do
+        local op, key, f, v = ops[i], KEYS[ops[i + 1]], ops[i + 2], ops[i + 3]
+        if op == 'count' then
+          local b = tonumber(v)
+          local top = redis.call('HGET', meta, 'max_bucket')
+          local newest = b
+          if (not top) or b > tonumber(top) then
+            redis.call('HSET', meta, 'max_bucket', v)
+            if top then
+              for _, name in ipairs(redis.call('HKEYS', key)) do
+                if tonumber(string.match(name, ':(%d+)$')) <= b - keep then redis.call('HDEL', key, name) end
+              end
+            end
+          else
+            newest = tonumber(top)
+          end
+          if b > newest - keep then redis.call('HINCRBY', key, f .. ':' .. v, 1) end
+        elseif op == 'incr' then
+          redis.call('HINCRBY', key, f, v)
+        elseif op == 'max' then
+          local cur = redis.call('HGET', key, f)
+          if (not cur) or tonumber(cur) < tonumber(v) then redis.call('HSET', key, f, v) end
+        elseif op == 'edge' or op == 'lww' then
+          local cur = redis.call('HGET', key, f)
+          if (not cur) or tonumber(string.sub(cur, 3)) <= tonumber(string.sub(v, 3)) then
+            redis.call('HSET', key, f, v)
+            local was = cur and string.sub(cur, 1, 1) == '1'
+            local now_on = string.sub(v, 1, 1) == '1'
+            if op == 'edge' and was ~= now_on then
+              redis.call('HINCRBY', meta, 'degree', now_on and 1 or -1)
+            end
+          end
+        elseif op == 'sadd' then
+          redis.call('SADD', key, f)
+        elseif op == 'srem' then
+          redis.call('SREM', key, f)
+        elseif op == 'hset' then
+          redis.call('HSET', key, f, v)
+        elseif op == 'del' then
+          redis.call('DEL', key)
+        elseif op == 'append' then
+          local seq = redis.call('INCR', key)
+          redis.call('XADD', KEYS[f], seq .. '-0', 'd', v)
         end
       end
-    else
-      newest = tonumber(top)
     end
-    if b > newest - keep then redis.call('HINCRBY', key, f .. ':' .. v, 1) end
-  elseif op == 'incr' then
-    redis.call('HINCRBY', key, f, v)
-  elseif op == 'max' then
-    local cur = redis.call('HGET', key, f)
-    if (not cur) or tonumber(cur) < tonumber(v) then redis.call('HSET', key, f, v) end
-  elseif op == 'edge' or op == 'lww' then
-    local cur = redis.call('HGET', key, f)
-    if (not cur) or tonumber(string.sub(cur, 3)) <= tonumber(string.sub(v, 3)) then
-      redis.call('HSET', key, f, v)
-      local was = (cur ~= false and cur ~= nil) and string.sub(cur, 1, 1) == '1'
-      local now_on = string.sub(v, 1, 1) == '1'
-      if op == 'edge' and was ~= now_on then redis.call('HINCRBY', meta, 'degree', now_on and 1 or -1) end
-    end
-  elseif op == 'sadd' then
-    redis.call('SADD', key, f)
-  elseif op == 'srem' then
-    redis.call('SREM', key, f)
-  elseif op == 'hset' then
-    redis.call('HSET', key, f, v)
-  elseif op == 'del' then
-    redis.call('DEL', key)
-  elseif op == 'append' then
-    local seq = redis.call('INCR', key)
-    redis.call('XADD', KEYS[tonumber(f)], seq .. '-0', 'd', v)
   end
 end
-return 1
+return done
 """
 
 
@@ -152,27 +163,38 @@ class RedisOnlineStore:
             ]
             for start in range(0, len(units), _CHUNK):
                 pipe = self._client.pipeline(transaction=False)
-                for unit in units[start : start + _CHUNK]:
-                    keys, args = self._call(unit, now)
+                for keys, args in self._calls(units[start : start + _CHUNK], now):
                     self._script(keys=keys, args=args, client=pipe)
                 self._execute(pipe)
 
-    def _call(self, unit: Unit, now: float) -> tuple[list[str], list[str]]:
-        slot = unit.slot
+    def _calls(self, units: Sequence[Unit], now: float) -> Iterator[tuple[list[str], list[str | bytes]]]:
+        """One script call per slot, carrying that slot's units in order."""
+        by_slot: dict[str, list[Unit]] = {}
+        for unit in units:
+            by_slot.setdefault(unit.slot, []).append(unit)
+        for slot, group in by_slot.items():
+            yield self._slot_call(slot, group, now)
+
+    def _slot_call(self, slot: str, units: Sequence[Unit], now: float) -> tuple[list[str], list[str | bytes]]:
+        """``KEYS`` and ``ARGV`` of one script call: ops travel as one JSON argument (far cheaper to send
+        than one argument each), structure names as indices into ``KEYS``."""
         keys = [self.key(slot, "applied"), self.key(slot, "meta")]
         index = {"meta": 2}
 
-        def at(name: str) -> str:
+        def at(name: str) -> int:
             if name not in index:
                 keys.append(self.key(slot, name))
                 index[name] = len(keys)
-            return str(index[name])
+            return index[name]
 
+        body = []
+        for unit in units:
+            ops: list[str | int] = []
+            for op, key, name, value in unit.ops:
+                ops += [op, at(key), at(name) if op == "append" else name, value]
+            body.append([unit.event_id, ops])
         guard = "d" if slot == DELTAS else "u"
-        args = [unit.event_id, repr(now), repr(self._horizon), str(self._keep), guard]
-        for op, key, name, value in unit.ops:
-            args += [op, at(key), at(name) if op == "append" else name, value]
-        return keys, args
+        return keys, [repr(now), repr(self._horizon), str(self._keep), guard, orjson.dumps(body)]
 
     def user_features(self, users: Sequence[str], now: float) -> list[UserFeatures]:
         pipe = self._client.pipeline(transaction=False)
