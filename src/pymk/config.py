@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +54,29 @@ class Settings(BaseSettings):
     online_url: str = Field(
         default="memory://",
         description="Online feature store: memory:// (in-process) or redis://host:port/db?prefix=pymk:online:",
+    )
+    serving_mode: Literal["hybrid", "realtime", "precomputed"] = Field(
+        default="hybrid",
+        description="How `pymk serve` answers: hybrid (precomputed lists re-filtered with fresh state; the "
+        "model in real time when they are of another version), realtime (the model on every request, "
+        "lists past the budget) or precomputed (the stored lists as they are).",
+    )
+    realtime_budget_ms: float = Field(
+        default=50.0,
+        gt=0,
+        description="Latency budget of a real-time answer; past it the stored list answers.",
+    )
+    model_poll_s: float = Field(
+        default=2.0, gt=0, description="How often a server checks the registry for a newly active version."
+    )
+    ab_version: str | None = Field(
+        default=None, description="A/B challenger: the model version the `ab_share` of users get."
+    )
+    ab_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of users (by a stable hash of the id) on `ab_version`.",
     )
     tracking_experiment: str = Field(default="pymk", description="MLflow experiment the runs belong to.")
     gate_metric: str = Field(

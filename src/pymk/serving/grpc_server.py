@@ -15,14 +15,14 @@ import grpc
 from pymk.errors import NotFound, PymkError
 from pymk.serving.lists import StoredList
 from pymk.serving.proto import recommender_pb2 as pb
-from pymk.serving.service import DEFAULT_K, SOURCE_PRECOMPUTED, RecommendationService, rfc3339
+from pymk.serving.service import DEFAULT_K, RecommendationService, rfc3339
 
 SERVICE = "pymk.v1.Recommender"
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
 
-def to_message(user_id: str, found: StoredList, source: str = SOURCE_PRECOMPUTED) -> pb.Recommendations:
+def to_message(user_id: str, found: StoredList) -> pb.Recommendations:
     """The gRPC twin of :func:`pymk.serving.service.render`: same items, scores and reasons."""
     items = [
         pb.Item(user_id=i["user_id"], score=i["score"], reasons=i["reasons"]) for i in found.item_dicts()
@@ -31,7 +31,7 @@ def to_message(user_id: str, found: StoredList, source: str = SOURCE_PRECOMPUTED
         user_id=user_id,
         model_version=found.model_version,
         generated_at=rfc3339(found.computed_at),
-        source=source,
+        source=found.source,
         items=items,
     )
 
@@ -97,8 +97,8 @@ def create_server(
 def serve_from_env(address: str) -> None:
     """Run the gRPC server until terminated, settings from ``PYMK_*`` (a child process of ``pymk serve``)."""
     from pymk.config import load_settings
-    from pymk.stores import list_store
+    from pymk.serving.bootstrap import build_service
 
-    server, _ = create_server(RecommendationService(list_store(load_settings())), address)
+    server, _ = create_server(build_service(load_settings()), address)
     server.start()
     server.wait_for_termination()

@@ -110,9 +110,15 @@ def create_app(service: RecommendationService) -> ASGIApp:
         if path == "/readyz":
             info = service.ready()
             if info is None:
-                return 503, b'{"status":"not ready","reason":"no precomputed lists loaded"}'
+                return 503, b'{"status":"not ready","reason":"no precomputed lists or model loaded"}'
             return 200, orjson.dumps(
-                {"status": "ready", "model_version": info.model_version, "users": info.users}
+                {
+                    "status": "ready",
+                    "model_version": info.model_version,
+                    "users": info.users,
+                    "models": service.model_versions(),
+                    "mode": service.mode,
+                }
             )
         if path == "/openapi.json":
             return 200, openapi
@@ -144,6 +150,6 @@ def create_app(service: RecommendationService) -> ASGIApp:
 def app_from_env() -> ASGIApp:
     """Factory for granian workers: settings from ``PYMK_*`` (as ``pymk serve`` exported them)."""
     from pymk.config import load_settings
-    from pymk.stores import list_store
+    from pymk.serving.bootstrap import build_service
 
-    return create_app(RecommendationService(list_store(load_settings())))
+    return create_app(build_service(load_settings()))

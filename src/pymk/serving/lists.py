@@ -31,7 +31,8 @@ class StoredList:
     without the enclosing brackets; ``items``/``scores``/``reasons`` are the same items as arrays
     (int32 ``(n,)``, float32 ``(n,)``, float32 ``(n, len(reason_names))``, NaN = no such reason; read-only
     views of the store, copy before changing them).
-    ``computed_at`` is UNIX seconds (UTC).
+    ``computed_at`` is UNIX seconds (UTC). ``source`` is what the API reports: ``precomputed`` for a
+    stored list (re-filtered or not), ``realtime`` for one the model computed for this request.
     """
 
     model_version: str
@@ -41,6 +42,7 @@ class StoredList:
     scores: np.ndarray
     reasons: np.ndarray
     reason_names: tuple[str, ...]
+    source: str = "precomputed"
 
     def __len__(self) -> int:
         return int(self.items.shape[0])

@@ -52,7 +52,13 @@ _SCHEMAS: dict[str, Any] = {
                 "format": "date-time",
                 "description": "When the list was computed (UTC)",
             },
-            "source": {"type": "string", "enum": ["precomputed", "realtime", "hybrid"]},
+            "source": {
+                "type": "string",
+                "enum": ["precomputed", "realtime"],
+                "description": "realtime: the model computed the list for this request; precomputed: a "
+                "stored list (re-filtered with fresh state in hybrid mode), also when real time ran "
+                "past its latency budget",
+            },
             "items": {"type": "array", "items": _ref("Item"), "maxItems": MAX_K},
         },
     },
@@ -113,7 +119,7 @@ def openapi() -> dict[str, Any]:
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json(status, "Alive")}}},
             "/readyz": {
                 "get": {
-                    "summary": "Readiness: lists are loaded",
+                    "summary": "Readiness: lists and the active model version are loaded",
                     "responses": {"200": _json(status, "Ready"), "503": _json(status, "Nothing loaded yet")},
                 }
             },

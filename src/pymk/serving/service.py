@@ -1,26 +1,49 @@
 """The one request path of the serving API, shared by the HTTP and gRPC entrypoints.
 
-Validates ``k`` and batch sizes, looks lists up in the precomputed-list store and renders a response:
-JSON bytes assembled around the stored item bytes (HTTP) or the :class:`StoredList` itself (gRPC builds
-its messages from it). Every response names the model version and the time its list was computed.
+Validates ``k`` and batch sizes and answers each user in one of three modes (``serving_mode``):
+
+- ``precomputed``: the stored list as it is (the fastest path: bytes copied from the store);
+- ``hybrid`` (the default): the stored list re-filtered with fresh state, dropping users that the
+  :class:`~pymk.serving.exclusions.ExclusionSource` says became connected, blocked or deleted since the
+  list was computed. When the user's model version (the active one, or the A/B challenger) is not the
+  one that computed the lists (a promote since the last ``pymk batch``), the model answers in real time
+  instead, under the latency budget;
+- ``realtime``: the model computes the list on request (:class:`~pymk.serving.recommender.Recommender`,
+  the same code ``pymk batch`` runs), filtered the same way.
+
+A real-time computation that does not finish within ``budget_s`` (or finds every real-time slot busy)
+is answered from the precomputed list instead, with ``source: precomputed`` (counted in
+:attr:`RecommendationService.late`); only a user without a list waits for the model. Every response names
+the one model version that produced its items and the time they were computed.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Literal
 
+import numpy as np
 import orjson
 
 from pymk.errors import InvalidInput, NotFound, PayloadTooLarge
-from pymk.serving.lists import ListsInfo, ListStore, StoredList
-from pymk.serving.recommender import MAX_K
+from pymk.serving.exclusions import ExclusionSource
+from pymk.serving.lifecycle import LoadedModel, ModelSlot, Routing
+from pymk.serving.lists import ListsInfo, ListStore, StoredList, encode_items
+from pymk.serving.recommender import MAX_K, TopK
 
 DEFAULT_K = 20
 MAX_BATCH = 1000
 SOURCE_PRECOMPUTED = "precomputed"
+SOURCE_REALTIME = "realtime"
+Mode = Literal["hybrid", "realtime", "precomputed"]
+MODES: tuple[Mode, ...] = ("hybrid", "realtime", "precomputed")
+_NO_ROUTING = Routing()
 
 
 def check_k(k: object) -> int:
@@ -36,17 +59,77 @@ def rfc3339(unix_seconds: float) -> str:
     return datetime.fromtimestamp(unix_seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class RecommendationService:
-    """Answers recommendation requests from ``store``; ``max_batch`` caps users per batch request.
+def without(found: StoredList, hidden: frozenset[str], k: int) -> StoredList:
+    """``found`` without the items whose user id is in ``hidden``, cut to ``k`` (same source/version)."""
+    dicts = found.item_dicts()
+    keep = np.array([d["user_id"] not in hidden for d in dicts], dtype=bool)
+    idx = np.flatnonzero(keep)[:k]
+    return StoredList(
+        found.model_version,
+        found.computed_at,
+        b",".join(orjson.dumps(dicts[i]) for i in idx.tolist()),
+        found.items[idx],
+        found.scores[idx],
+        found.reasons[idx],
+        found.reason_names,
+        found.source,
+    )
 
-    At most every ``refresh_s`` seconds a request first asks the store to pick up newly committed lists
-    (a ``pymk batch`` run in another process), so a server follows new lists without a restart.
+
+def realtime_lists(model: LoadedModel, top: TopK, computed_at: float) -> list[StoredList | None]:
+    """Each row of ``top`` (computed by ``model`` now) as a :class:`StoredList` with source realtime."""
+    ids = model.user_ids
+    out: list[StoredList | None] = []
+    for row, (blob, _ends) in enumerate(encode_items(top, lambda i: [ids[x] for x in i.tolist()])):
+        n = int((top.items[row] >= 0).sum())
+        out.append(
+            StoredList(
+                model.version,
+                computed_at,
+                blob,
+                top.items[row, :n],
+                top.scores[row, :n],
+                top.reasons[row, :n],
+                top.reason_names,
+                SOURCE_REALTIME,
+            )
+        )
+    return out
+
+
+class RecommendationService:
+    """Answers recommendation requests; ``max_batch`` caps users per batch request.
+
+    ``store``: the precomputed lists; at most every ``refresh_s`` seconds a request first asks it to pick
+    up lists committed by another process (``pymk batch``). ``models``: the loaded model versions (None:
+    lists only). ``exclusions``: fresh state (None: nothing changes after a list is computed).
+    ``realtime_slots``: real-time computations that may run at once; past that, lists answer.
     """
 
-    def __init__(self, store: ListStore, *, max_batch: int = MAX_BATCH, refresh_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: ListStore,
+        *,
+        max_batch: int = MAX_BATCH,
+        refresh_s: float = 1.0,
+        models: ModelSlot | None = None,
+        exclusions: ExclusionSource | None = None,
+        mode: Mode = "hybrid",
+        budget_s: float = 0.05,
+        realtime_slots: int = 2,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.store = store
         self.max_batch = max_batch
         self.refresh_s = refresh_s
+        self.models = models
+        self.exclusions = exclusions
+        self.mode = mode
+        self.budget_s = budget_s
+        self.late = 0
+        self._slots = threading.BoundedSemaphore(realtime_slots)
+        self._pool = ThreadPoolExecutor(realtime_slots, thread_name_prefix="pymk-realtime")
         self._next_refresh = time.monotonic() + refresh_s
 
     def _maybe_refresh(self) -> None:
@@ -56,28 +139,108 @@ class RecommendationService:
             self.store.refresh()
 
     def ready(self) -> ListsInfo | None:
-        """The loaded lists' commit, or None while there is nothing to serve."""
+        """The loaded lists' commit, or None while there is nothing to serve: no lists yet, or the
+        registry names an active version that is not loaded yet (the first load at start)."""
         self._maybe_refresh()
+        if self.models is not None and not self.models.loaded:
+            return None
         return self.store.info()
+
+    def model_versions(self) -> list[str]:
+        """The loaded model versions, control first (empty without models)."""
+        return [] if self.models is None else self.models.routing.versions
 
     def one(self, user_id: str, k: int) -> StoredList:
         """The top-``k`` of ``user_id``: :class:`NotFound` without a list, :class:`InvalidInput` for bad k."""
-        self._maybe_refresh()
-        found = self.store.get(user_id, check_k(k))
-        if found is None:
-            raise NotFound(f"unknown user {user_id!r}")
+        (found,) = self._answer([user_id], check_k(k))
+        if isinstance(found, NotFound):
+            raise found
         return found
 
     def batch(self, user_ids: Sequence[str], k: int) -> list[StoredList | NotFound]:
         """Per user, in request order, its list or the :class:`NotFound` it would raise alone."""
         if len(user_ids) > self.max_batch:
             raise PayloadTooLarge(f"at most {self.max_batch} users per batch, got {len(user_ids)}")
+        return self._answer(user_ids, check_k(k))
+
+    def _answer(self, user_ids: Sequence[str], k: int) -> list[StoredList | NotFound]:
         self._maybe_refresh()
-        found = self.store.get_many(user_ids, check_k(k))
+        if self.mode == "precomputed":
+            lists = (
+                self.store.get_many(user_ids, k) if len(user_ids) != 1 else [self.store.get(user_ids[0], k)]
+            )
+            return [f if f is not None else _unknown(u) for u, f in zip(user_ids, lists, strict=True)]
+        routing = self.models.routing if self.models is not None else _NO_ROUTING  # one view per request
+        ex = self.exclusions
+        stored = self.store.get_many(user_ids, k)
+        out: list[StoredList | NotFound | None] = []
+        want: dict[str, list[int]] = {}  # model version -> positions the model answers in real time
+        models: dict[str, LoadedModel] = {}
+        for pos, (user, found) in enumerate(zip(user_ids, stored, strict=True)):
+            if ex is not None and ex.deleted(user):
+                out.append(_unknown(user))
+                continue
+            model = routing.model_for(user)
+            if model is not None and user in model.index:
+                if self.mode == "realtime" or found is None or found.model_version != model.version:
+                    want.setdefault(model.version, []).append(pos)
+                    models[model.version] = model
+            out.append(found)
+        for version, positions in want.items():
+            users = [user_ids[p] for p in positions]
+            fallback = all(stored[p] is not None for p in positions)
+            computed = self._realtime(models[version], users, k, fallback)
+            for p, lst in zip(positions, computed, strict=True):
+                if lst is not None:
+                    out[p] = lst
         return [
-            f if f is not None else NotFound(f"unknown user {u!r}")
-            for u, f in zip(user_ids, found, strict=True)
+            self._fresh(u, f, k) if isinstance(f, StoredList) else f if f is not None else _unknown(u)
+            for u, f in zip(user_ids, out, strict=True)
         ]
+
+    def _fresh(self, user: str, found: StoredList, k: int) -> StoredList:
+        """``found`` minus what changed since it was computed (re-read wider when items drop out)."""
+        if self.exclusions is None:
+            return found
+        hidden = self.exclusions.hidden(user, found.computed_at)
+        if not hidden:
+            return found
+        if found.source == SOURCE_PRECOMPUTED and len(found) == k < MAX_K:
+            wider = self.store.get(user, min(MAX_K, k + len(hidden)))
+            if wider is not None and wider.model_version == found.model_version:
+                found = wider
+        return without(found, hidden, k)
+
+    def _realtime(
+        self, model: LoadedModel, users: list[str], k: int, fallback: bool
+    ) -> list[StoredList | None]:
+        """The model's lists for ``users``; with ``fallback`` (they all have stored lists) only within the
+        budget and when a real-time slot is free, else None for each (the stored lists answer)."""
+        extra = 0
+        if self.exclusions is not None:
+            extra = max(len(self.exclusions.hidden(u, model.as_of)) for u in users)
+        index = np.array([model.index[u] for u in users], dtype=np.int64)
+        width = min(MAX_K, k + extra)
+        started = time.time()
+        if not self._slots.acquire(blocking=False):
+            if fallback:
+                self.late += 1
+                return [None] * len(users)
+            return realtime_lists(model, model.recommender.recommend(index, width), started)
+        future = self._pool.submit(model.recommender.recommend, index, width)
+        future.add_done_callback(lambda _: self._slots.release())
+        try:
+            top = future.result(timeout=self.budget_s if fallback else None)
+        except FutureTimeout:
+            self.late += 1
+            return [None] * len(users)
+        return realtime_lists(model, top, started)
+
+    def close(self) -> None:
+        """Stop the real-time workers and the model poller."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.models is not None:
+            self.models.close()
 
     def one_json(self, user_id: str, k: int) -> bytes:
         """:meth:`one` as the JSON body of ``GET /v1/users/{user_id}/recommendations``."""
@@ -92,14 +255,18 @@ class RecommendationService:
         return b'{"results":[' + b",".join(parts) + b"]}"
 
 
-def render(user_id: str, found: StoredList, source: str = SOURCE_PRECOMPUTED) -> bytes:
+def _unknown(user_id: str) -> NotFound:
+    return NotFound(f"unknown user {user_id!r}")
+
+
+def render(user_id: str, found: StoredList) -> bytes:
     """One recommendations object (DESIGN §5), the stored item bytes copied in unchanged."""
     head = orjson.dumps(
         {
             "user_id": user_id,
             "model_version": found.model_version,
             "generated_at": rfc3339(found.computed_at),
-            "source": source,
+            "source": found.source,
         }
     )
     return head[:-1] + b',"items":[' + found.items_json + b"]}"

@@ -1,0 +1,204 @@
+"""The model-backed :class:`~pymk.serving.recommender.Recommender`: one scoring path, batch and real time.
+
+``recommend(users, k)`` = the pipeline's candidates and pair features → its ranker scores → whatever the
+graph says must not be shown removed (:class:`GraphExclusions`) → the top ``k`` of each user, with reasons:
+
+- ``mutual_connections``: the number of mutual connections (the ``cn`` pair feature), when there are any;
+- at most one more, the group of ranker features that raised the item's score most (TreeSHAP
+  contributions of the first ranker), reported as its share (0..1, two decimals) of all the positive
+  evidence: ``close_in_graph`` (personalized PageRank, paths of length 3), ``similar_network`` (spectral
+  and graph-neural embeddings), ``recently_active`` (the candidate's recent activity and new contacts),
+  ``popular`` (the candidate's degree). The mutual-connection family (cn, aa, ra, jaccard, ...) is already
+  said by the count, and the query user's own features explain nothing about a candidate: neither is
+  named. Features are grouped by name (:func:`reason_group`), so new features fall into a group or none.
+
+Scores are relative within one list: ``0.5 + 0.5 * (s - min) / (max - min)`` over the user's ranked
+candidates (the best is 1.0). A user without candidates (cold start: no connection yet) gets the most
+recently active users instead, scored ``0.5 * activity / top activity`` (<= 0.5) with ``recently_active: 1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from pymk.features.pairs import PAIR_FEATURES, PairBatch
+from pymk.features.snapshot import ACTIVITY
+from pymk.graph.store import GraphStore
+from pymk.models.pipeline import PymkPipeline
+from pymk.serving.recommender import MAX_K, TopK
+
+MUTUAL = "mutual_connections"
+REASON_NAMES: tuple[str, ...] = (MUTUAL, "close_in_graph", "similar_network", "recently_active", "popular")
+_MUTUAL_FAMILY = frozenset({"cn", "aa", "ra", "wra", "jaccard", "hpi", "hdi"})
+
+
+def reason_group(feature: str) -> str | None:
+    """The reason (one of :data:`REASON_NAMES`) a ranker feature stands for, or None (not said)."""
+    if feature.startswith("q_"):
+        return None
+    base = feature.removesuffix("_rel")
+    if base.startswith("c_"):
+        return "popular" if base[2:] in ("deg", "pct_deg") else "recently_active"
+    if base in _MUTUAL_FAMILY or base.startswith("cn_"):
+        return MUTUAL
+    if base in ("ppr", "l3"):
+        return "close_in_graph"
+    if base in ("svd", "gnn"):
+        return "similar_network"
+    return None
+
+
+@dataclass(frozen=True)
+class GraphExclusions:
+    """What the live graph forbids: ``pairs`` CSR ``(n, n)`` bool of connected or blocked pairs (either
+    direction), ``deleted`` bool ``(n,)``. Read once (at load); fresher changes are the server's job."""
+
+    pairs: sp.csr_matrix
+    deleted: np.ndarray
+
+    @classmethod
+    def from_graph(cls, graph: GraphStore, n_users: int) -> GraphExclusions:
+        """The exclusions of ``graph`` on user indices ``0..n_users-1`` (ids beyond are ignored)."""
+        csr = graph.snapshot()
+        src, dst = csr.row_ids().astype(np.int64), csr.indices.astype(np.int64)
+        blocked = [(b, graph.blocked_by(b)) for b in range(min(graph.n_nodes, n_users))]
+        bsrc = np.concatenate([np.full(v.shape[0], b) for b, v in blocked] + [np.empty(0, np.int64)])
+        bdst = np.concatenate([v for _, v in blocked] + [np.empty(0, np.int32)]).astype(np.int64)
+        rows = np.concatenate([src, dst, bsrc, bdst])
+        cols = np.concatenate([dst, src, bdst, bsrc])
+        keep = (rows < n_users) & (cols < n_users)
+        pairs = sp.csr_matrix(
+            (np.ones(int(keep.sum()), dtype=bool), (rows[keep], cols[keep])), shape=(n_users, n_users)
+        )
+        deleted = np.zeros(n_users, dtype=bool)
+        gone = graph.deleted_users()
+        deleted[gone[gone < n_users]] = True
+        return cls(pairs, deleted)
+
+    @classmethod
+    def none(cls, n_users: int) -> GraphExclusions:
+        """Nothing excluded beyond what the model's own snapshot knows."""
+        return cls(sp.csr_matrix((n_users, n_users), dtype=bool), np.zeros(n_users, dtype=bool))
+
+    def allowed(self, users: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """bool ``(m,)``: may ``cols[i]`` be shown to ``users[rows[i]]``?"""
+        sub = self.pairs[users]
+        banned = np.repeat(np.arange(users.shape[0], dtype=np.int64), np.diff(sub.indptr))
+        banned = banned * self.pairs.shape[1] + sub.indices
+        keys = rows.astype(np.int64) * self.pairs.shape[1] + cols
+        ok: np.ndarray = ~np.isin(keys, banned) & ~self.deleted[cols]
+        return ok
+
+
+class ModelRecommender:
+    """A fitted :class:`PymkPipeline` of registry version ``model_version`` as a Recommender.
+
+    ``exclusions`` default to none beyond the pipeline's own (self, neighbours at the snapshot).
+    Thread-safe for concurrent ``recommend`` calls (nothing is mutated after construction).
+    """
+
+    reason_names = REASON_NAMES
+
+    def __init__(
+        self, pipeline: PymkPipeline, model_version: str, exclusions: GraphExclusions | None = None
+    ) -> None:
+        if pipeline.featurizer is None:
+            raise ValueError("the pipeline is not fitted")
+        self.pipeline = pipeline
+        self._version = model_version
+        snap = pipeline.featurizer.snap
+        self.n_users = snap.n_users
+        self.exclusions = exclusions or GraphExclusions.none(self.n_users)
+        self._cn = PAIR_FEATURES.index("cn")
+        self._groups = [reason_group(f) for f in pipeline.rankers[0].feature_names]
+        activity = snap.feature(ACTIVITY).astype(np.float64)
+        known = np.flatnonzero(snap.known & ~self.exclusions.deleted)
+        self._fallback = known[np.argsort(-activity[known], kind="stable")][: 4 * MAX_K]
+        top = activity[self._fallback]
+        peak = float(top[0]) if top.shape[0] and top[0] > 0 else 1.0
+        self._fallback_score = (0.5 * np.clip(top / peak, 0.0, 1.0)).astype(np.float32)
+
+    @property
+    def model_version(self) -> str:
+        return self._version
+
+    def recommend(self, users: np.ndarray, k: int) -> TopK:
+        """Top-``k`` of each of ``users`` (int ``(b,)`` internal indices); see the module docstring."""
+        users = np.asarray(users, dtype=np.int64)
+        b = users.shape[0]
+        items = np.full((b, k), -1, dtype=np.int32)
+        scores = np.zeros((b, k), dtype=np.float32)
+        reasons = np.full((b, k, len(REASON_NAMES)), np.nan, dtype=np.float32)
+        out = TopK(items, scores, reasons, REASON_NAMES)
+        if b == 0:
+            return out
+        step = max(self.pipeline.config.batch, 1)
+        for lo in range(0, b, step):
+            self._chunk(users[lo : lo + step], k, out, lo)
+        live = ~self.exclusions.deleted[users]
+        for row in np.flatnonzero((items[:, 0] < 0) & live):
+            self._cold_start(int(users[row]), k, out, int(row))
+        items[~live] = -1
+        reasons[~live] = np.nan
+        return out
+
+    def _chunk(self, users: np.ndarray, k: int, out: TopK, lo: int) -> None:
+        pb = self.pipeline.pairs(users)
+        keep = self.exclusions.allowed(users, pb.rows, pb.cols)
+        if not keep.any():
+            return
+        rows, cols, features = pb.rows[keep], pb.cols[keep], pb.features[keep]
+        raw = self.pipeline.rank(PairBatch(pb.users, rows, cols, features))
+        order = np.lexsort((-raw, rows))
+        rows, cols, raw, features = rows[order], cols[order], raw[order], features[order]
+        starts = np.searchsorted(rows, np.arange(users.shape[0]))
+        rank = np.arange(rows.shape[0]) - starts[rows]
+        lo_s = np.full(users.shape[0], np.inf)
+        hi_s = np.full(users.shape[0], -np.inf)
+        np.minimum.at(lo_s, rows, raw)
+        np.maximum.at(hi_s, rows, raw)
+        span = (hi_s - lo_s)[rows]
+        rel = np.where(span > 0, (raw - lo_s[rows]) / np.where(span > 0, span, 1.0), 1.0)
+        top = rank < k
+        r, j = rows[top] + lo, rank[top]
+        out.items[r, j] = cols[top]
+        out.scores[r, j] = (0.5 + 0.5 * rel[top]).astype(np.float32)
+        cn = features[top, self._cn]
+        out.reasons[r, j, 0] = np.where(cn > 0, cn, np.nan)
+        self._explain(features[top], r, j, out)
+
+    def _explain(self, features: np.ndarray, r: np.ndarray, j: np.ndarray, out: TopK) -> None:
+        """The strongest non-mutual reason group of each item, as its share of the positive evidence."""
+        ranker = self.pipeline.rankers[0]
+        if not self.pipeline.fitted_ranker or ranker.booster is None or features.shape[0] == 0:
+            return
+        contrib = np.asarray(
+            ranker.booster.predict(features, pred_contrib=True, num_iteration=ranker.best_rounds or None)
+        )[:, : len(self._groups)]
+        positive = np.maximum(contrib, 0.0)
+        total = positive.sum(axis=1)
+        by_group = np.zeros((features.shape[0], len(REASON_NAMES)))
+        for f, group in enumerate(self._groups):
+            if group is not None:
+                by_group[:, REASON_NAMES.index(group)] += positive[:, f]
+        named = by_group[:, 1:]  # the mutual family is said by the count
+        best = np.argmax(named, axis=1)
+        value = named[np.arange(named.shape[0]), best]
+        share = np.round(value / np.where(total > 0, total, 1.0), 2)
+        said = (value > 0) & (share > 0) & (value >= by_group[:, 0])
+        out.reasons[r[said], j[said], 1 + best[said]] = share[said]
+
+    def _cold_start(self, user: int, k: int, out: TopK, row: int) -> None:
+        candidates = self._fallback
+        ok = candidates != user
+        ok &= self.exclusions.allowed(
+            np.array([user]), np.zeros(candidates.shape[0], dtype=np.int64), candidates
+        )
+        picked = np.flatnonzero(ok)[:k]
+        n = picked.shape[0]
+        out.items[row, :n] = candidates[picked]
+        out.scores[row, :n] = self._fallback_score[picked]
+        out.reasons[row, :n, REASON_NAMES.index("recently_active")] = 1.0
