@@ -153,3 +153,23 @@ def test_the_default_events_url_is_a_file_under_home(tmp_path: Path) -> None:
     sink.close()
     assert (tmp_path / "stream" / "events.jsonl").read_bytes() == b"e\n"
     assert settings.resolve("file:///abs/x.jsonl?group=g") == "file:///abs/x.jsonl?group=g"
+
+
+@pytest.mark.integration
+def test_redis_source_survives_its_stream_being_deleted(redis_url: str, redis_prefix: str) -> None:
+    import redis
+
+    url = f"{redis_url}?stream={redis_prefix}ev&group=g"
+    open_sink(url).publish([b"old"])
+    source = open_source(url, consumer="c")
+    assert [r.payload for r in source.poll(10)] == [b"old"]
+    client = redis.Redis.from_url(redis_url)
+    client.delete(f"{redis_prefix}ev")
+    assert source.poll(10, timeout=0.05) == []
+    open_sink(url).publish([b"new"])
+    assert [r.payload for r in source.poll(10, timeout=0.5)] == [b"new"]
+    client.set(f"{redis_prefix}not-a-stream", "x")
+    with pytest.raises(ConfigError, match="event stream"):
+        open_source(f"{redis_url}?stream={redis_prefix}not-a-stream")
+    source.close()
+    client.close()

@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 
-from pymk.errors import ServiceUnavailable
+from pymk.errors import ConfigError, ServiceUnavailable
 from pymk.stream.base import Record, check_keys
 
 FIELD = b"event"
@@ -67,29 +67,43 @@ class RedisStreamSource:
         self._next_claim = 0.0  # claim at the first poll
         self._claim_cursor = "0-0"
         self._pending_from: str | None = "0"  # re-read our own PEL (from here) before anything new
+        self._create_group()
+
+    def _create_group(self) -> None:
         try:
-            client.xgroup_create(stream, group, id="0", mkstream=True)
+            self._client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
-                raise
+                raise ConfigError(f"cannot use Redis key {self.stream!r} as an event stream: {exc}") from exc
         except redis.ConnectionError as exc:
             raise ServiceUnavailable(f"cannot reach Redis: {exc}") from exc
 
     def poll(self, max_records: int = 1000, timeout: float = 1.0) -> list[Record]:
         try:
-            while self._pending_from is not None:
-                records, last = self._read(self._pending_from, max_records, None)
-                self._pending_from = last
-                if records:
-                    return records
-            if time.monotonic() >= self._next_claim:
-                self._next_claim = time.monotonic() + self._claim_every
-                records = self._claim(max_records)
-                if records:
-                    return records
-            return self._read(">", max_records, max(1, int(timeout * 1000)))[0]
+            try:
+                return self._poll(max_records, timeout)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # The stream (or the group) was deleted under us: start again at its beginning.
+                self._create_group()
+                self._pending_from = None
+                return self._poll(max_records, timeout)
         except redis.ConnectionError as exc:
             raise ServiceUnavailable(f"cannot reach Redis: {exc}") from exc
+
+    def _poll(self, max_records: int, timeout: float) -> list[Record]:
+        while self._pending_from is not None:
+            records, last = self._read(self._pending_from, max_records, None)
+            self._pending_from = last
+            if records:
+                return records
+        if time.monotonic() >= self._next_claim:
+            self._next_claim = time.monotonic() + self._claim_every
+            records = self._claim(max_records)
+            if records:
+                return records
+        return self._read(">", max_records, max(1, int(timeout * 1000)))[0]
 
     def _read(self, start: str, count: int, block_ms: int | None) -> tuple[list[Record], str | None]:
         """Records from ``start``, and the id of the last entry seen (``None`` when there was none)."""
