@@ -31,9 +31,9 @@ def load_model(settings: Settings, version: str) -> LoadedModel:
         raise BundleError(f"model version {version} holds no user ids: retrain with `pymk train`")
     as_of = time.time()
     exclusions = GraphExclusions.from_graph(load_graph(settings.home), len(bundle.user_ids))
-    return LoadedModel(
-        version, ModelRecommender(bundle.pipeline, version, exclusions), bundle.user_ids, as_of
-    )
+    index = {u: i for i, u in enumerate(bundle.user_ids) if not exclusions.deleted[i]}  # deleted: no list
+    recommender = ModelRecommender(bundle.pipeline, version, exclusions)
+    return LoadedModel(version, recommender, bundle.user_ids, as_of, index)
 
 
 def model_slot(settings: Settings) -> ModelSlot:

@@ -29,7 +29,8 @@ class LoadedModel:
     """One loaded version: its recommender and the external ids of its user indices.
 
     ``as_of``: UNIX time the state it excludes by (the graph) was read; fresher changes come from the
-    server's exclusion source.
+    server's exclusion source. ``index``: external id -> user index of the users it answers for
+    (default: all of ``user_ids``; a loader leaves deleted users out).
     """
 
     version: str
