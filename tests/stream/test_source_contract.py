@@ -62,6 +62,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     yield backend
     for thing in reversed(opened):
         thing.close()
+    opened.clear()  # librdkafka handles go now, not at exit after the broker (which they would call)
 
 
 def drain(source: EventSource, count: int, timeout: float = 30.0, batch: int = 1000) -> list[Record]:
@@ -225,3 +226,18 @@ def test_a_killed_consumer_s_unacked_records_go_to_its_successor(backend: Backen
     back = drain(successor, 18, timeout=60)
     assert sorted(r.payload for r in back) == sorted(sent[12:])
     nothing_more(successor, wait=0.5)
+
+
+def test_lag_counts_what_the_group_has_not_acked(backend: Backend) -> None:
+    sent = payloads(10)
+    source = backend.source("a")
+    backend.sink().publish(sent, keys(10))
+    if backend.name != "kafka":  # Tansu's ListOffsets undercounts batches: see KafkaSource.lag
+        assert source.lag() == 10
+    got = drain(source, 10)
+    assert source.lag() == 10  # delivered, not acked
+    order = {p: i for i, p in enumerate(sent)}
+    source.ack([r for r in got if order[r.payload] < 4])
+    assert source.lag() == 6
+    source.ack(got)
+    assert source.lag() == 0

@@ -52,6 +52,12 @@ class EventSource(Protocol):
         """Mark ``records`` (returned by this consumer's ``poll``) as applied; durable on return."""
         ...
 
+    def lag(self) -> int | None:
+        """Records of the stream the group has not acked yet (delivered or not): the backlog, for
+        metrics. ``None`` when the backend cannot tell right now. Costs a round trip or a scan of the
+        file's unacked tail: call it on a metrics interval, not per record."""
+        ...
+
     def close(self) -> None:
         """Stop consuming. Records delivered but not acked go to the next consumer of the group."""
         ...

@@ -120,6 +120,16 @@ class FileSource:
             os.fsync(handle.fileno())
         os.replace(tmp, self.state_path)
 
+    def lag(self) -> int | None:
+        """Complete lines after the committed position (blank lines included: an upper bound)."""
+        committed = min(self._ends)  # the committed line's end offset is the smallest kept
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self._ends[committed])
+                return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+        except FileNotFoundError:
+            return 0
+
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()

@@ -110,6 +110,31 @@ class KafkaSource:
                 return
             raise ServiceUnavailable(f"cannot commit Kafka offsets: {exc}") from exc
 
+    def lag(self) -> int | None:
+        """Sum over the topic's partitions of high watermark minus the group's committed offset (the
+        low watermark where the group committed nothing).
+
+        The high watermark is the larger of the broker's answer to ListOffsets and the one the last
+        fetch of this consumer carried: Tansu (v0.6.0-510f3e2) answers ListOffsets with one more than
+        the *base* offset of the partition's last record batch, short by the batch's other records,
+        while its fetch responses are right; on Kafka both agree, the fresher one wins."""
+        try:
+            topic = self._consumer.list_topics(self.topic, timeout=5).topics.get(self.topic)
+            if topic is None or topic.error is not None:
+                return None
+            partitions = [TopicPartition(self.topic, p) for p in topic.partitions]
+            committed = self._consumer.committed(partitions, timeout=5)
+            total = 0
+            for tp in committed:
+                low, high = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+                fetched = self._consumer.get_watermark_offsets(tp, cached=True)
+                high = max(high, fetched[1]) if fetched else high  # -1001 when never fetched
+                total += high - (tp.offset if tp.offset >= 0 else low)
+            return total
+        except KafkaException as exc:
+            log.warning("kafka lag: %s", exc)
+            return None
+
     def close(self) -> None:
         self._consumer.close()
 

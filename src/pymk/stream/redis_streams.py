@@ -138,6 +138,21 @@ class RedisStreamSource:
         except redis.ConnectionError as exc:
             raise ServiceUnavailable(f"cannot reach Redis: {exc}") from exc
 
+    def lag(self) -> int | None:
+        """``lag`` + ``pending`` of the group (``XINFO GROUPS``); ``None`` when Redis cannot count the
+        lag (entries deleted or trimmed inside the range)."""
+        try:
+            groups: Any = self._client.xinfo_groups(self.stream)
+        except redis.ResponseError:
+            return None  # the stream is gone
+        except redis.ConnectionError as exc:
+            raise ServiceUnavailable(f"cannot reach Redis: {exc}") from exc
+        for info in groups:
+            if _text(info["name"]) == self.group:
+                lag = info.get("lag")
+                return None if lag is None else int(lag) + int(info["pending"])
+        return None
+
     def close(self) -> None:
         self._client.close()
 
