@@ -129,8 +129,11 @@ def test_degrees_follow_connects_disconnects_and_blocks_by_event_time(store: Onl
     a, b, c = store.user_features(["a", "b", "c"], now=T0)
     assert (a.degree, b.degree, c.degree) == (1, 0, 1)
     assert [p.connected for p in store.pair_features([("a", "b"), ("c", "a")])] == [False, True]
-    store.apply([ev("6", "block", "c", "a", T0 + 20), ev("7", "unblock", "c", "a", T0 + 30)])
+    store.apply([ev("6", "block", "c", "a", T0 + 20)])
+    assert store.pair_features([("a", "c")])[0].blocked
+    store.apply([ev("7", "unblock", "c", "a", T0 + 30), ev("8", "block", "c", "a", T0 + 25)])  # late block
     assert [u.degree for u in store.user_features(["a", "c"], now=T0)] == [0, 0]  # unblock does not reconnect
+    assert [p.blocked for p in store.pair_features([("c", "a"), ("a", "b")])] == [False, False]
 
 
 def test_graph_deltas_are_numbered_in_order(store: OnlineStore) -> None:

@@ -12,9 +12,10 @@ What it keeps (all updated from validated events, by event time):
 Contract shared by every implementation (``tests/online/test_online_contract.py``):
 
 - ``apply`` is idempotent per ``event_id``: applying an event again, in the same batch or any later one
-  (a redelivery after a crash), changes nothing; a batch cut short by a crash is completed by applying it
-  again. Order between events is resolved by event time where it matters: a late ``connect`` older than a
-  ``disconnect`` already applied does not reconnect the pair.
+  within :data:`DEDUPE_HORIZON` of processing time (a redelivery after a crash), changes nothing; a
+  batch cut short by a crash is completed by applying it again. Order between events is resolved by
+  event time where it matters: a late ``connect`` older than a ``disconnect`` already applied does not
+  reconnect the pair, a late ``block`` older than an ``unblock`` does not block again.
 - A deleted user is purged (its features, pairs and adjacency entries in others), and later events that
   involve it are ignored. A connect between users where one blocked the other is applied as given:
   refusing it is the worker's (graph's) decision.
@@ -53,13 +54,15 @@ class UserFeatures:
 @dataclass(frozen=True, slots=True)
 class PairFeatures:
     """Interactions of the unordered pair ``(a, b)``, ``a < b``: ``counts`` per event type (all
-    time), ``last_ts`` of the latest (``None`` if none), ``connected`` now."""
+    time), ``last_ts`` of the latest (``None`` if none), ``connected`` now, ``blocked`` when either
+    blocked the other (and has not unblocked since, by event time)."""
 
     a: str
     b: str
     counts: dict[str, int]
     last_ts: float | None
     connected: bool
+    blocked: bool = False
 
 
 @dataclass(frozen=True, slots=True)

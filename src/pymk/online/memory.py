@@ -151,7 +151,8 @@ class MemoryOnlineStore:
                 record = dict(self._peek(a, pair_key(b)))
                 last = parse_ts(record.pop("last_ts", None))
                 counts = {k: int(v) for k, v in record.items()}
-                out.append(PairFeatures(a, b, counts, last, edge_on(self._peek(a, "adj").get(b))))
+                blocked = edge_on(self._peek(a, "blocks").get(b)) or edge_on(self._peek(b, "blocks").get(a))
+                out.append(PairFeatures(a, b, counts, last, edge_on(self._peek(a, "adj").get(b)), blocked))
             return out
 
     def deltas_since(self, seq: int, limit: int = 10_000) -> list[GraphDelta]:

@@ -222,12 +222,16 @@ class RedisOnlineStore:
         for a, b in ordered:
             pipe.hgetall(self.key(a, pair_key(b)))
             pipe.hget(self.key(a, "adj"), b)
+            pipe.hget(self.key(a, "blocks"), b)
+            pipe.hget(self.key(b, "blocks"), a)
         replies: Iterator[Any] = iter(self._execute(pipe))
         out = []
-        for (a, b), record, edge in zip(ordered, replies, replies, strict=True):
+        for (a, b), record, edge, a_blocks, b_blocks in zip(ordered, *[replies] * 4, strict=True):
             fields = {_text(k): _text(v) for k, v in record.items()}
             last = parse_ts(fields.pop("last_ts", None))
-            out.append(PairFeatures(a, b, {k: int(v) for k, v in fields.items()}, last, edge_on(edge)))
+            counts = {k: int(v) for k, v in fields.items()}
+            blocked = edge_on(a_blocks) or edge_on(b_blocks)
+            out.append(PairFeatures(a, b, counts, last, edge_on(edge), blocked))
         return out
 
     def deltas_since(self, seq: int, limit: int = 10_000) -> list[GraphDelta]:

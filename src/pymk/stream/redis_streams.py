@@ -13,8 +13,10 @@ pending-entries list, PEL). Recovery of entries delivered but never acked:
   have been idle ``claim_idle`` seconds, checked at start and then every ``claim_every`` seconds.
 
 So a record is redelivered at the earliest on restart, and at the latest ``claim_idle`` +
-``claim_every`` seconds after its consumer died. Entries are never trimmed here (nothing is lost); cap
-the stream with ``XTRIM`` against the group's acked position in operations.
+``claim_every`` seconds after its consumer died. A live consumer that holds a record unacked for longer
+than ``claim_idle`` may see it claimed (by itself or another): keep ``claim_idle`` above the slowest
+batch. Entries are never trimmed here (nothing is lost); cap the stream with ``XTRIM`` against the
+group's acked position in operations.
 """
 
 from __future__ import annotations
