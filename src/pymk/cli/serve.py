@@ -14,9 +14,14 @@ from pymk.errors import ConfigError
 
 _HELP = """Serve recommendations over HTTP (DESIGN §5) and gRPC (pymk.v1.Recommender).
 
-Answers from the precomputed lists in PYMK_HOME (`pymk batch` writes them; PYMK_LISTS_URL may point at
-Redis instead) and picks up lists committed later without a restart. /readyz answers 503 until lists
-exist. gRPC runs in its own process on --grpc-port unless --no-grpc.
+Loads the registry's active model version at start and follows promotes (PYMK_MODEL_POLL_S) without a
+restart or a dropped request; PYMK_AB_VERSION and PYMK_AB_SHARE send a stable share of users to a
+challenger version. PYMK_SERVING_MODE: hybrid (default: the precomputed lists of `pymk batch`,
+re-filtered with fresh state; the model in real time when the lists are of another version),
+realtime (the model on every request; past PYMK_REALTIME_BUDGET_MS, 50 by default, the list answers)
+or precomputed. Lists live in PYMK_HOME (or Redis: PYMK_LISTS_URL) and are picked up when a new batch
+commits. /readyz answers 503 until lists and the active model are loaded. gRPC runs in its own process
+on --grpc-port unless --no-grpc. Every worker process loads the model itself (memory x workers).
 """
 
 
@@ -56,6 +61,16 @@ def serve_command(
         store = list_store(settings)
         info = store.info()
         store.close()
+        from pymk.registry import open_registry
+
+        active = open_registry(settings).active()
+    mode = settings.serving_mode
+    if active is None:
+        console.print("no active model version yet (`pymk train` registers one): lists only")
+    else:
+        console.print(
+            f"model {active.version} active; mode {mode}, real-time budget {settings.realtime_budget_ms:g} ms"
+        )
     if info is None:
         console.print("no precomputed lists yet (`pymk batch` writes them): /readyz answers 503 until then")
     else:
