@@ -21,10 +21,12 @@ from typer.testing import CliRunner
 
 from pymk.cli import app
 from pymk.config import Settings, load_settings
+from pymk.errors import NotFound
 from pymk.io.graph_apply import load_graph
 from pymk.io.importer import import_file
 from pymk.models.bundle import config_from_dict, load_bundle
 from pymk.registry import NewVersion, open_registry
+from pymk.serving.batch import run_batch
 from pymk.serving.bootstrap import build_service, load_model
 from pymk.serving.http import create_app
 from pymk.serving.lists_mmap import MmapListStore
@@ -274,3 +276,22 @@ def test_load_model_names_its_version(batched: Home) -> None:
     model = load_model(batched.settings, batched.version)
     assert model.version == batched.version == model.recommender.model_version
     assert model.index[batched.user] == batched.user_ids.index(batched.user)
+
+
+@pytest.mark.integration
+def test_batch_into_redis(batched: Home, redis_url: str, redis_prefix: str) -> None:
+    """The same lists into the Redis store (PYMK_LISTS_URL), read back by the served path."""
+    settings = load_settings(
+        home=batched.settings.home, tracking_url="memory://", lists_url=f"{redis_url}?prefix={redis_prefix}"
+    )
+    run = run_batch(settings, k=10, workers=1)
+    assert run.info.model_version == batched.version and run.info.users == len(batched.user_ids) - 1
+    service = build_service(settings)
+    try:
+        found = service.one(batched.user, 10)
+        mmap = MmapListStore(batched.settings.home / "lists")
+        assert found.item_dicts() == mmap.get(batched.user, 10).item_dicts()  # type: ignore[union-attr]
+        with pytest.raises(NotFound):
+            service.one(batched.deleted, 10)
+    finally:
+        service.close()

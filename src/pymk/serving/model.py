@@ -4,13 +4,14 @@
 graph says must not be shown removed (:class:`GraphExclusions`) → the top ``k`` of each user, with reasons:
 
 - ``mutual_connections``: the number of mutual connections (the ``cn`` pair feature), when there are any;
-- at most one more, the group of ranker features that raised the item's score most (TreeSHAP
-  contributions of the first ranker), reported as its share (0..1, two decimals) of all the positive
-  evidence: ``close_in_graph`` (personalized PageRank, paths of length 3), ``similar_network`` (spectral
-  and graph-neural embeddings), ``recently_active`` (the candidate's recent activity and new contacts),
-  ``popular`` (the candidate's degree). The mutual-connection family (cn, aa, ra, jaccard, ...) is already
-  said by the count, and the query user's own features explain nothing about a candidate: neither is
-  named. Features are grouped by name (:func:`reason_group`), so new features fall into a group or none.
+- at most one more: of the groups below, the one whose ranker features raised the item's score most
+  (TreeSHAP contributions of the first ranker), when it raised it at least as much as the
+  mutual-connection family (cn, aa, ra, jaccard, ...: said by the count), reported as its share
+  (0..1, two decimals) of all the positive evidence: ``close_in_graph`` (personalized PageRank, paths
+  of length 3), ``similar_network`` (spectral and graph-neural embeddings), ``recently_active`` (the
+  candidate's recent activity and new contacts), ``popular`` (the candidate's degree). The query
+  user's own features explain nothing about a candidate and are never named. Features are grouped by
+  name (:func:`reason_group`), so features added later fall into a group or none.
 
 Scores are relative within one list: ``0.5 + 0.5 * (s - min) / (max - min)`` over the user's ranked
 candidates (the best is 1.0). A user without candidates (cold start: no connection yet) gets the most
@@ -175,9 +176,7 @@ class ModelRecommender:
         ranker = self.pipeline.rankers[0]
         if not self.pipeline.fitted_ranker or ranker.booster is None or features.shape[0] == 0:
             return
-        contrib = np.asarray(
-            ranker.booster.predict(features, pred_contrib=True, num_iteration=ranker.best_rounds or None)
-        )[:, : len(self._groups)]
+        contrib = ranker.contributions(features)[:, : len(self._groups)]
         positive = np.maximum(contrib, 0.0)
         total = positive.sum(axis=1)
         by_group = np.zeros((features.shape[0], len(REASON_NAMES)))
