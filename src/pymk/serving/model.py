@@ -176,7 +176,14 @@ class ModelRecommender:
         ranker = self.pipeline.rankers[0]
         if not self.pipeline.fitted_ranker or ranker.booster is None or features.shape[0] == 0:
             return
-        contrib = ranker.contributions(features)[:, : len(self._groups)]
+        # Ranker.contributions (mean over bagged boosters) where this pymk has it; else the one booster.
+        contributions = getattr(ranker, "contributions", None)
+        if contributions is not None:
+            contrib = np.asarray(contributions(features))
+        else:
+            rounds = ranker.best_rounds or None
+            contrib = np.asarray(ranker.booster.predict(features, pred_contrib=True, num_iteration=rounds))
+        contrib = contrib[:, : len(self._groups)]
         positive = np.maximum(contrib, 0.0)
         total = positive.sum(axis=1)
         by_group = np.zeros((features.shape[0], len(REASON_NAMES)))
