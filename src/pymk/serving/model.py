@@ -5,7 +5,7 @@ graph says must not be shown removed (:class:`GraphExclusions`) → the top ``k`
 
 - ``mutual_connections``: the number of mutual connections (the ``cn`` pair feature), when there are any;
 - at most one more: of the groups below, the one whose ranker features raised the item's score most
-  (TreeSHAP contributions of the first ranker), when it raised it at least as much as the
+  (the first ranker's score drop without them, see ``_explain``), when it raised it at least as much as the
   mutual-connection family (cn, aa, ra, jaccard, ...: said by the count), reported as its share
   (0..1, two decimals) of all the positive evidence: ``close_in_graph`` (personalized PageRank, paths
   of length 3), ``similar_network`` (spectral and graph-neural embeddings), ``recently_active`` (the
@@ -114,7 +114,10 @@ class ModelRecommender:
         self.n_users = snap.n_users
         self.exclusions = exclusions or GraphExclusions.none(self.n_users)
         self._cn = PAIR_FEATURES.index("cn")
-        self._groups = [reason_group(f) for f in pipeline.rankers[0].feature_names]
+        groups = [reason_group(f) for f in pipeline.rankers[0].feature_names]
+        self._group_columns = [
+            np.array([f for f, g in enumerate(groups) if g == name], dtype=np.int64) for name in REASON_NAMES
+        ]
         activity = snap.feature(ACTIVITY).astype(np.float64)
         known = np.flatnonzero(snap.known & ~self.exclusions.deleted)
         self._fallback = known[np.argsort(-activity[known], kind="stable")][: 4 * MAX_K]
@@ -169,32 +172,39 @@ class ModelRecommender:
         out.scores[r, j] = (0.5 + 0.5 * rel[top]).astype(np.float32)
         cn = features[top, self._cn]
         out.reasons[r, j, 0] = np.where(cn > 0, cn, np.nan)
-        self._explain(features[top], r, j, out)
+        # Each user's mean candidate: the reference its items are explained against (per user, so an
+        # explanation does not depend on which users share a batch).
+        present = np.flatnonzero(np.diff(np.append(starts, rows.shape[0])) > 0)
+        means = np.zeros((users.shape[0], features.shape[1]), dtype=np.float32)
+        counts = np.bincount(rows, minlength=users.shape[0])[present][:, None]
+        means[present] = np.add.reduceat(features, starts[present], axis=0) / counts
+        self._explain(features[top], means[rows[top]], r, j, out)
 
-    def _explain(self, features: np.ndarray, r: np.ndarray, j: np.ndarray, out: TopK) -> None:
-        """The strongest non-mutual reason group of each item, as its share of the positive evidence."""
+    def _explain(
+        self, features: np.ndarray, reference: np.ndarray, r: np.ndarray, j: np.ndarray, out: TopK
+    ) -> None:
+        """The strongest non-mutual reason group of each item, as its share of the positive evidence.
+
+        A group's evidence is the first ranker's score drop when the item's features of that group are
+        replaced by ``reference`` (row-aligned: the mean over its user's candidates): one prediction per
+        group, ~30x cheaper than TreeSHAP (CollegeMsg, 128 users x 50 items: 7.4 s -> 0.25 s).
+        """
         ranker = self.pipeline.rankers[0]
         if not self.pipeline.fitted_ranker or ranker.booster is None or features.shape[0] == 0:
             return
-        # Ranker.contributions (mean over bagged boosters) where this pymk has it; else the one booster.
-        contributions = getattr(ranker, "contributions", None)
-        if contributions is not None:
-            contrib = np.asarray(contributions(features))
-        else:
-            rounds = ranker.best_rounds or None
-            contrib = np.asarray(ranker.booster.predict(features, pred_contrib=True, num_iteration=rounds))
-        contrib = contrib[:, : len(self._groups)]
-        positive = np.maximum(contrib, 0.0)
-        total = positive.sum(axis=1)
-        by_group = np.zeros((features.shape[0], len(REASON_NAMES)))
-        for f, group in enumerate(self._groups):
-            if group is not None:
-                by_group[:, REASON_NAMES.index(group)] += positive[:, f]
-        named = by_group[:, 1:]  # the mutual family is said by the count
+        base = ranker.predict(features)
+        drop = np.zeros((features.shape[0], len(REASON_NAMES)))
+        for g, columns in enumerate(self._group_columns):
+            if columns.shape[0]:
+                ablated = features.copy()
+                ablated[:, columns] = reference[:, columns]
+                drop[:, g] = np.maximum(base - ranker.predict(ablated), 0.0)
+        total = drop.sum(axis=1)
+        named = drop[:, 1:]  # the mutual family is said by the count
         best = np.argmax(named, axis=1)
         value = named[np.arange(named.shape[0]), best]
         share = np.round(value / np.where(total > 0, total, 1.0), 2)
-        said = (value > 0) & (share > 0) & (value >= by_group[:, 0])
+        said = (value > 0) & (share > 0) & (value >= drop[:, 0])
         out.reasons[r[said], j[said], 1 + best[said]] = share[said]
 
     def _cold_start(self, user: int, k: int, out: TopK, row: int) -> None:
