@@ -55,6 +55,15 @@ class Settings(BaseSettings):
         default="memory://",
         description="Online feature store: memory:// (in-process) or redis://host:port/db?prefix=pymk:online:",
     )
+    worker_batch_size: int = Field(
+        default=5000,
+        ge=1,
+        description="Most records `pymk worker` polls, applies and acks as one batch; with one batch in "
+        "flight at a time it bounds the worker's memory.",
+    )
+    worker_poll_s: float = Field(
+        default=1.0, gt=0, description="Longest wait of `pymk worker` for the first record of a batch."
+    )
     serving_mode: Literal["hybrid", "realtime", "precomputed"] = Field(
         default="hybrid",
         description="How `pymk serve` answers: hybrid (precomputed lists re-filtered with fresh state; the "

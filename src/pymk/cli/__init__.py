@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from pymk.cli import batch, demo, evaluate, importer, models, serve, simulate, train
+from pymk.cli import batch, demo, evaluate, importer, models, serve, simulate, train, worker
 
 app = typer.Typer(
     name="pymk",
@@ -18,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (importer, evaluate, simulate, train, batch, demo, models, serve):
+for module in (importer, evaluate, simulate, train, batch, demo, models, serve, worker):
     module.register(app)
 
 
