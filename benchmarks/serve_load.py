@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/serve_load.py [--duration 10] [--connections 64] [--workers 2]
         [--users 50000] [--list-k 50] [--k 20] [--batch 100] [--zipf 1.1] [--scenarios get,batch,grpc]
-        [--home DIR] [--no-nginx] [--json OUT]
+        [--home DIR] [--mode hybrid|realtime|precomputed] [--no-nginx] [--json OUT]
 
 Serves precomputed lists: those of ``--home`` (what ``pymk batch`` wrote), or synthetic ones for
 ``--users`` users of width ``--list-k``, written through the real store. Starts ``pymk serve`` on free
@@ -11,7 +11,9 @@ Zipf(``--zipf``) mix over the users) or, without wrk, a slower Python generator.
 Python client (threads), so its figure is bounded by the client. The baseline is nginx serving a file
 the size of one GET response with the same wrk settings in the same run, so ``ratio`` is comparable
 across machines. Reports requests/s, predictions/s (items returned) and p50/p99/p99.9 latency in ms.
-Every request goes to 127.0.0.1 and each scenario stops after ``--duration`` seconds.
+Every request goes to 127.0.0.1 and each scenario stops after ``--duration`` seconds. ``--mode`` sets
+``PYMK_SERVING_MODE``: ``realtime`` measures the model on every request (``--home`` trained with
+``pymk train``; answers past the 50 ms budget come from the lists and say ``source: precomputed``).
 """
 
 from __future__ import annotations
@@ -88,6 +90,12 @@ def main() -> None:
     parser.add_argument("--zipf", type=float, default=1.1)
     parser.add_argument("--scenarios", default="get,batch,grpc")
     parser.add_argument("--home", type=Path, help="serve the lists already in this PYMK_HOME")
+    parser.add_argument(
+        "--mode",
+        choices=("hybrid", "realtime", "precomputed"),
+        default="hybrid",
+        help="PYMK_SERVING_MODE of the server (realtime needs a trained --home)",
+    )
     parser.add_argument("--no-nginx", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -104,7 +112,7 @@ def main() -> None:
         ids = synthetic_home(home, args.users, args.list_k)
     picks = zipf_users(ids, 20_000, args.zipf)
     http, grpc_port = free_port(), free_port()
-    env = {**os.environ, "PYMK_HOME": str(home)}
+    env = {**os.environ, "PYMK_HOME": str(home), "PYMK_SERVING_MODE": args.mode}
     command = [sys.executable, "-c", "from pymk.cli import main; main()", "serve", "--port", str(http)]
     command += ["--grpc-port", str(grpc_port), "--workers", str(args.workers)]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -112,7 +120,7 @@ def main() -> None:
     results: dict[str, Any] = {}
     use_wrk = shutil.which("wrk") is not None
     try:
-        wait_ready(f"{base}/readyz", server)
+        wait_ready(f"{base}/readyz", server, timeout=900)  # a trained --home loads its model per process
         from urllib.parse import quote
 
         gets = [f"/v1/users/{quote(u, safe='')}/recommendations?k={args.k}" for u in picks]
