@@ -23,11 +23,12 @@ from typing import Any
 from _data import eval_data_dir
 from pymk.evaluation.graph import TrainGraph
 from pymk.evaluation.metrics import Ranker
-from pymk.evaluation.protocol import load_interactions, split_interactions
+from pymk.evaluation.protocol import Split, load_interactions, split_interactions
 from pymk.evaluation.pymk_model import PymkModel
 from pymk.evaluation.registry import BASELINES, default_registry
 from pymk.evaluation.runner import dataset_summary, evaluate_model
 from pymk.io.formats import Format
+from pymk.models.pipeline import PipelineConfig
 
 HERE = Path(__file__).resolve().parent
 KS = (10, 20, 50)
@@ -54,16 +55,21 @@ def ensure_simulation(path: Path) -> None:
 
 
 def run_dataset(path: Path, fmt: Format, models: list[str]) -> dict[str, Any]:
-    """Evaluate ``models`` on one data set; pymk also reports its candidate sources' reach."""
+    """Evaluate ``models`` on one data set's §4 split; see :func:`run_split`."""
     start = time.perf_counter()
     split = split_interactions(load_interactions(path, fmt))
-    result: dict[str, Any] = {"dataset": dataset_summary(split), "read_split_seconds": 0.0, "models": {}}
+    result = run_split(split, models)
     result["read_split_seconds"] = round(time.perf_counter() - start, 2)
+    return result
+
+
+def run_split(split: Split, models: list[str], config: PipelineConfig | None = None) -> dict[str, Any]:
+    """Evaluate ``models`` on ``split``; pymk (built with ``config``) also reports its sources' reach."""
+    result: dict[str, Any] = {"dataset": dataset_summary(split), "models": {}}
     ranker = Ranker(TrainGraph.from_split(split))
     registry = default_registry()
-    registry.register("pymk", PymkModel)
     for name in models:
-        model = registry.create(name)
+        model = PymkModel(config) if name == "pymk" else registry.create(name)
         metrics = evaluate_model(split, model, KS, name=name, ranker=ranker)
         result["models"][name] = metrics
         if isinstance(model, PymkModel):

@@ -152,11 +152,6 @@ def test_an_added_mutual_friend_never_lowers_the_rank_under_a_fixed_ranker(
     assert not worse, f"rank lowered for {len(worse)} of {len(QUERY)}: {worse}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PairScorer.blocks reads the PPR row of index local[-1] for a user unknown at t, i.e. the "
-    "last known user's: a cold-start query user gets that stranger's PPR candidates and features",
-)
 def test_a_cold_start_user_borrows_no_one_elses_neighbourhood(fitted: tuple[Rows, PymkPipeline]) -> None:
     _, pipe = fitted
     cold = np.array([KNOWN + 5], dtype=np.int32)

@@ -4,6 +4,8 @@ Sources (DESIGN §9 ``candidates/``):
 
 - ``fof``: friends-of-friends, the ``fof`` best by Adamic-Adar (mutual connections weighted by rarity);
 - ``ppr``: the ``ppr`` best by personalized PageRank (reaches beyond two hops);
+- ``gnn``: the ``gnn`` nearest by LightGCN embedding similarity (reaches users with no short path; none
+  when the scorer has no embeddings);
 - ``active``: the ``active`` users with the highest decayed activity at ``t`` (same list for everyone);
 - ``popular``: the ``popular`` users of highest degree (cold-start backfill).
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from pymk.features.snapshot import ACTIVITY, Snapshot
 
-SOURCES = ("fof", "ppr", "active", "popular")
+SOURCES = ("fof", "ppr", "gnn", "active", "popular")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class CandidateConfig:
 
     fof: int = 200
     ppr: int = 200
+    gnn: int = 100
     active: int = 300
     popular: int = 100
 
@@ -58,6 +61,7 @@ class CandidateGenerator:
         out = {
             "fof": _top_per_row(blocks["aa"], ok, self.config.fof),
             "ppr": _top_per_row(blocks["ppr"], ok, self.config.ppr),
+            "gnn": _top_per_row(blocks["gnn"], ok, self.config.gnn),
         }
         for name, top in self._global.items():
             mask = np.zeros_like(ok)

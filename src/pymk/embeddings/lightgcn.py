@@ -54,6 +54,15 @@ class EmbeddingConfig:
     hard_negative_share: float = 0.0
     seed: int = 0
     time_budget_s: float | None = None
+    #: Cap on positive pairs drawn in one fit: epochs are cut to ``ceil(max_samples / pairs)`` (at least 1),
+    #: so big graphs get fewer passes — deterministic, unlike ``time_budget_s``. ``None``: no cap.
+    max_samples: int | None = None
+
+    def epochs_for(self, pairs: int) -> int:
+        """Epochs a fit on ``pairs`` unique pairs runs (before any time budget)."""
+        if self.max_samples is None or pairs == 0:
+            return self.epochs
+        return max(1, min(self.epochs, -(-self.max_samples // pairs)))
 
 
 @dataclass(frozen=True)
@@ -214,7 +223,7 @@ def fit_embeddings(
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start = time.perf_counter()
     out_of_time = False
-    for epoch in range(cfg.epochs if u.size else 0):
+    for epoch in range(cfg.epochs_for(int(u.size))):
         t0, total, batches = time.perf_counter(), 0.0, 0
         order = rng.permutation(u.shape[0])
         flip = rng.random(u.shape[0]) < 0.5

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from pymk.embeddings.lightgcn import EmbeddingConfig
+
 
 def spectral_embedding(adjacency: Any, dim: int = 32, *, power: int = 3, seed: int = 0) -> np.ndarray:
     """float32 ``(n, dim')`` with ``dim' = min(dim, n)``; rows of users without edges are zero.
@@ -37,3 +39,20 @@ def spectral_embedding(adjacency: Any, dim: int = 32, *, power: int = 3, seed: i
     emb *= np.sign(emb.sum(axis=0) + 1e-30)
     out: np.ndarray = emb.astype(np.float32)
     return out
+
+
+def gnn_embedding(adjacency: Any, config: EmbeddingConfig) -> np.ndarray:
+    """float32 ``(n, config.dim)`` LightGCN embeddings of the symmetric CSR ``adjacency`` (see
+    :func:`pymk.embeddings.fit_embeddings`); rows of users without edges are zero.
+
+    Trains on CUDA when present, else on the CPU — the same code either way.
+    """
+    from pymk.embeddings.lightgcn import fit_embeddings
+
+    coo = sp.triu(adjacency, k=1).tocoo()
+    n = adjacency.shape[0]
+    if coo.nnz == 0:
+        return np.zeros((n, config.dim), dtype=np.float32)
+    emb = fit_embeddings(coo.row, coo.col, n, config)
+    emb[np.diff(adjacency.indptr) == 0] = 0.0
+    return emb

@@ -4,9 +4,10 @@ For a batch of query users the neighbourhood scores are computed densely, ``(b, 
 by sparse products (``cn``: common neighbours, ``aa``: Adamic-Adar, ``ra``: resource allocation, ``wra``:
 resource allocation over *decayed* pair weights, so recent shared contacts count more; ``l3``: paths of
 length 3 weighted ``1/sqrt(deg a * deg b)`` over their inner users), the dot product of spectral
-embeddings (``svd``) and personalized PageRank on the snapshot graph. :func:`pair_features` then
-gathers one feature row per candidate pair. Everything reads only the snapshot, so it inherits its
-point-in-time guarantee.
+embeddings (``svd``), the dot product of LightGCN embeddings trained on the snapshot graph (``gnn``; all
+zeros when the scorer is built without an embedding config) and personalized PageRank.
+:func:`pair_features` then gathers one feature row per candidate pair. Everything reads only the
+snapshot, so it inherits its point-in-time guarantee.
 """
 
 from __future__ import annotations
@@ -17,19 +18,20 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from pymk.embeddings.lightgcn import EmbeddingConfig
 from pymk.evaluation.graph import TrainGraph
 from pymk.evaluation.ppr import PersonalizedPageRank
-from pymk.features.embedding import spectral_embedding
+from pymk.features.embedding import gnn_embedding, spectral_embedding
 from pymk.features.snapshot import USER_FEATURES, Snapshot
 
 #: Neighbourhood scores computed per batch, in this order.
-BLOCKS = ("cn", "aa", "ra", "wra", "l3", "svd", "ppr")
+BLOCKS = ("cn", "aa", "ra", "wra", "l3", "svd", "gnn", "ppr")
 #: Query-user columns (of USER_FEATURES) repeated on each of its candidate rows.
 QUERY_FEATURES = ("deg", "rows", "win_0.1", "conn_0.3", "decay_0.05", "since_last", "age")
 PAIR_FEATURES: tuple[str, ...] = (
     BLOCKS
     + tuple(f"{b}_rel" for b in BLOCKS)
-    + ("jaccard", "cn_share")
+    + ("jaccard", "cn_share", "cn_share_c", "hpi", "hdi")
     + tuple(f"c_{f}" for f in USER_FEATURES)
     + tuple(f"q_{f}" for f in QUERY_FEATURES)
 )
@@ -39,10 +41,20 @@ _QUERY_COLS = np.array([USER_FEATURES.index(f) for f in QUERY_FEATURES])
 class PairScorer:
     """Dense neighbourhood and PPR blocks for batches of query users of one snapshot.
 
-    ``ppr_iterations`` power steps (restart 0.15) of PPR on the graph of the users known at ``t``.
+    ``ppr_iterations`` power steps (restart 0.15) of PPR on the graph of the users known at ``t``;
+    ``gnn``: how to train the LightGCN embeddings behind the ``gnn`` block (``None``: the block is zeros);
+    ``gnn_vectors``: embeddings trained before on this same snapshot (a loaded model), used instead.
     """
 
-    def __init__(self, snap: Snapshot, *, ppr_iterations: int = 10, embedding_dim: int = 32) -> None:
+    def __init__(
+        self,
+        snap: Snapshot,
+        *,
+        ppr_iterations: int = 10,
+        embedding_dim: int = 32,
+        gnn: EmbeddingConfig | None = None,
+        gnn_vectors: np.ndarray | None = None,
+    ) -> None:
         self.snap = snap
         adj = snap.adjacency
         deg = snap.degree.astype(np.float64)
@@ -55,6 +67,10 @@ class PairScorer:
         self._l3_left: Any = (adj @ half).tocsr()
         self._l3_right_t: Any = (half @ adj).T.tocsr().astype(np.float32)
         self._emb = spectral_embedding(adj, embedding_dim)
+        if gnn_vectors is None and gnn is not None:
+            gnn_vectors = gnn_embedding(adj, gnn)
+        #: float32 ``(n_users, dim)`` LightGCN embeddings of the snapshot, or ``None``.
+        self.gnn_vectors = gnn_vectors
         known = np.flatnonzero(snap.known)
         self._known = known
         self._local = np.full(snap.n_users, -1, dtype=np.int64)
@@ -67,7 +83,10 @@ class PairScorer:
             self._ppr.fit_graph(TrainGraph.from_pairs(known.shape[0], sub.row[upper], sub.col[upper]))
 
     def blocks(self, users: np.ndarray) -> dict[str, np.ndarray]:
-        """``{name: float32 (b, n_users)}`` for :data:`BLOCKS`; ``users`` int ``(b,)`` must be known at t."""
+        """``{name: float32 (b, n_users)}`` for :data:`BLOCKS`; ``users`` int ``(b,)``.
+
+        A user unknown at ``t`` (cold start) gets all-zero rows: it has no neighbourhood to borrow.
+        """
         out: dict[str, np.ndarray] = {}
         adj = self.snap.adjacency
         left = adj[users]
@@ -79,9 +98,16 @@ class PairScorer:
         # dense @ sparse as (sparse^T @ dense^T)^T: cost nnz(A) * b, whatever the density of two_hop.
         out["l3"] = np.ascontiguousarray((self._l3_right_t @ two_hop.T).T)
         out["svd"] = self._emb[users] @ self._emb.T
+        if self.gnn_vectors is not None:
+            out["gnn"] = self.gnn_vectors[users] @ self.gnn_vectors.T
+        else:
+            out["gnn"] = np.zeros((users.shape[0], self.snap.n_users), dtype=np.float32)
         ppr = np.zeros((users.shape[0], self.snap.n_users), dtype=np.float32)
-        if self._ppr is not None:
-            ppr[:, self._known] = self._ppr.score(self._local[users].astype(np.int32))
+        local = self._local[users]
+        seen = local >= 0  # a user unknown at t has no PPR row (not the last known user's: index -1)
+        if self._ppr is not None and seen.any():
+            rows = np.flatnonzero(seen)
+            ppr[np.ix_(rows, self._known)] = self._ppr.score(local[seen].astype(np.int32))
         out["ppr"] = ppr
         return out
 
@@ -113,9 +139,14 @@ def pair_features(
     k *= 2
     deg = snap.degree.astype(np.float32)
     du, dc, cn = deg[users][rows], deg[cols], out[:, 0]
+    # Shares of mutual friends: a pair missing from a dense circle has cn close to min(du, dc) (hub-promoted
+    # index) — the signature of an unrecorded friendship that raw counts blur.
     out[:, k] = cn / np.maximum(du + dc - cn, 1.0)
     out[:, k + 1] = cn / np.maximum(du, 1.0)
-    k += 2
+    out[:, k + 2] = cn / np.maximum(dc, 1.0)
+    out[:, k + 3] = cn / np.maximum(np.minimum(du, dc), 1.0)
+    out[:, k + 4] = cn / np.maximum(np.maximum(du, dc), 1.0)
+    k += 5
     nu = len(USER_FEATURES)
     out[:, k : k + nu] = snap.users[cols]
     out[:, k + nu :] = snap.users[users][:, _QUERY_COLS][rows]

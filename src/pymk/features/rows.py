@@ -44,6 +44,12 @@ class Rows:
             return self.ts
         return np.arange(len(self), dtype=np.float64)
 
+    def permuted(self, seed: int) -> Rows:
+        """The same rows in the order of ``numpy.random.default_rng(seed).permutation`` (for untimed rows,
+        whose clock is the position, a fresh random "history"; timed rows keep their times)."""
+        order = np.random.default_rng(seed).permutation(len(self))
+        return Rows(self.src[order], self.dst[order], self.ts[order], self.n_users)
+
     def quantile_time(self, q: float) -> float:
         """The clock value at sorted position ``int(q * m)``: a cut keeping about ``q`` of the rows."""
         clock = np.sort(self.clock)

@@ -7,10 +7,13 @@ Layout of a bundle directory (``format_version`` 1)::
     ranker-<i>.json  ranker ``i`` of ``pipeline.rankers`` (:meth:`Ranker.save`), when it was fitted
     rows.npz       the rows it was fitted on (``src``, ``dst``, ``ts``, ``n_users``), when saved with them
     users.json     the external user id of each user index, when saved with them
+    gnn.npy        the LightGCN embeddings of the scoring snapshot, when the config trains them
 
-Only what fitting *learned* is stored. The scoring snapshot and featurizer are a deterministic function
-of the rows and the config, so :func:`load_bundle` rebuilds them as of the end of the rows, exactly as
-``fit`` does: a loaded bundle scores bit for bit like the pipeline that was saved. A bundle saved with its
+Only what fitting *learned* is stored: the rankers and the embeddings (training them again would cost
+minutes on a large graph, and is bit-exact only on the same device and thread count). The rest of the
+scoring snapshot and featurizer is a deterministic function of the rows and the config, so
+:func:`load_bundle` rebuilds it as of the end of the rows, exactly as ``fit`` does: a loaded bundle scores
+bit for bit like the pipeline that was saved. A bundle saved with its
 rows is self-contained; without them the caller passes the same rows to :func:`load_bundle`, checked
 against the stored size, end time and (when stored) fingerprint.
 """
@@ -37,6 +40,7 @@ FORMAT_VERSION = 1
 BUNDLE_FILE = "bundle.json"
 ROWS_FILE = "rows.npz"
 USERS_FILE = "users.json"
+GNN_FILE = "gnn.npy"
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,9 @@ def save_bundle(
             continue
         ranker.save(directory / f"ranker-{i}.json")
         ranker_files.append(f"ranker-{i}.json")
+    gnn_vectors = featurizer.scorer.gnn_vectors
+    if gnn_vectors is not None:
+        np.save(directory / GNN_FILE, gnn_vectors)
     if rows is not None:
         with (directory / ROWS_FILE).open("wb") as handle:
             np.savez(handle, src=rows.src, dst=rows.dst, ts=rows.ts, n_users=np.int64(rows.n_users))
@@ -147,6 +154,7 @@ def save_bundle(
         "rows_sha256": rows_fingerprint(rows) if rows is not None else None,
         "has_rows": rows is not None,
         "has_user_ids": user_ids is not None,
+        "has_gnn": gnn_vectors is not None,
     }
     (directory / BUNDLE_FILE).write_text(json.dumps(body, indent=2) + "\n")
 
@@ -211,9 +219,20 @@ def load_bundle(directory: Path, rows: Rows | None = None) -> Bundle:
         )
     if stored_sha is not None and rows_fingerprint(rows) != stored_sha:
         raise BundleError(f"the rows given are not those model bundle {directory} was fitted on")
-    pipeline.featurizer = pipeline._featurizer(rows, rows.end_time())
+    pipeline.restore(rows, _load_gnn(directory, rows.n_users) if info.get("has_gnn") else None)
     user_ids = _load_user_ids(directory, rows.n_users) if info.get("has_user_ids") else None
     return Bundle(pipeline=pipeline, rows=rows, user_ids=user_ids, info=info)
+
+
+def _load_gnn(directory: Path, n_users: int) -> np.ndarray:
+    path = directory / GNN_FILE
+    try:
+        vectors: np.ndarray = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"corrupt model bundle: cannot read {path}: {exc}") from exc
+    if vectors.ndim != 2 or vectors.shape[0] != n_users:
+        raise BundleError(f"corrupt model bundle: {path} holds {vectors.shape}, want ({n_users}, dim)")
+    return vectors
 
 
 def _load_ranker(path: Path) -> Ranker:

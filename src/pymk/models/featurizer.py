@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from pymk.candidates.sources import CandidateConfig, CandidateGenerator
+from pymk.embeddings.lightgcn import EmbeddingConfig
 from pymk.features.pairs import PairBatch, PairScorer, pair_features
 from pymk.features.snapshot import Snapshot
 
@@ -16,10 +17,19 @@ class Featurizer:
     """Generates candidates and pair features on one snapshot."""
 
     def __init__(
-        self, snap: Snapshot, candidates: CandidateConfig, *, ppr_iterations: int, embedding_dim: int
+        self,
+        snap: Snapshot,
+        candidates: CandidateConfig,
+        *,
+        ppr_iterations: int,
+        embedding_dim: int,
+        gnn: EmbeddingConfig | None = None,
+        gnn_vectors: np.ndarray | None = None,
     ) -> None:
         self.snap = snap
-        self.scorer = PairScorer(snap, ppr_iterations=ppr_iterations, embedding_dim=embedding_dim)
+        self.scorer = PairScorer(
+            snap, ppr_iterations=ppr_iterations, embedding_dim=embedding_dim, gnn=gnn, gnn_vectors=gnn_vectors
+        )
         self.generator = CandidateGenerator(snap, candidates)
 
     def batch(self, users: np.ndarray) -> PairBatch:

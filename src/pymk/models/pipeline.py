@@ -1,14 +1,20 @@
 """The pymk pipeline: candidates → point-in-time features → LightGBM ranker, fitted on a row stream.
 
-Fitting (all inside the given rows — for evaluation, the train window only):
+Fitting (all inside the given rows — for evaluation, the train window only) uses ``slices`` labelled
+slices, each a miniature of the §4 task: features as of a cut, labels = the new pairs of the rows after it.
 
-1. slice A: features as of the row quantile ``cuts[0]``, labels = new pairs up to ``cuts[1]``;
-2. slice B: features as of ``cuts[1]``, labels = new pairs up to the end of the rows;
-3. train on A, early-stop on B (validation picks the number of rounds), then refit on A + B with it —
-   once per objective (binary and lambdarank by default), scores standardised per user and summed;
-4. snapshot as of the end of the rows: scoring applies the ranker to features as of then.
+- timed rows: slice ``i`` (``i = 0`` the latest) has features as of the row quantile ``horizon^(i+1)`` and
+  labels up to ``horizon^i`` — the label window holds as many rows, relative to the history before it, as
+  the §4 test part does relative to train when ``horizon`` is 0.8;
+- untimed rows (their order means nothing): slice ``i`` holds out the last ``1 - horizon`` of the rows in
+  a seeded permutation ``i`` — independent random hold-outs at the density of the latest timed slice.
 
-With no labelled pair in either slice the candidates are ranked by PPR alone. Scores: candidates get
+The ranker is trained on slices 1.., early-stopped on slice 0 (validation picks the number of rounds),
+then refit on all slices with it — once per objective (binary and lambdarank by default), scores
+standardised per user and summed. Finally the rows are snapshot as of their end: scoring applies the
+ranker to features as of then.
+
+With no labelled pair in any slice the candidates are ranked by PPR alone. Scores: candidates get
 the ranker's score shifted to be >= 0 within their row; every other user gets ``-2 + pct_decay`` (its
 decayed-activity percentile, in [-2, -1)), so it ranks below all candidates but by activity among the rest.
 """
@@ -20,6 +26,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from pymk.candidates.sources import CandidateConfig
+from pymk.embeddings.lightgcn import EmbeddingConfig
 from pymk.features.pairs import PAIR_FEATURES, PairBatch
 from pymk.features.rows import Rows
 from pymk.features.snapshot import build_snapshot
@@ -37,11 +44,14 @@ class PipelineConfig:
 
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     ranker: RankerConfig = field(default_factory=RankerConfig)
-    cuts: tuple[float, float] = (0.6, 0.8)
+    cuts: tuple[float, ...] = (0.6, 0.8)
     train_users: int = 2500
     negatives: int = 100
     ppr_iterations: int = 10
     embedding_dim: int = 32
+    #: LightGCN embeddings behind the ``gnn`` feature and candidate source, retrained on every snapshot
+    #: (each slice start and the end of the rows); ``None`` turns both off (the ablation).
+    gnn: EmbeddingConfig | None = field(default_factory=lambda: EmbeddingConfig(max_samples=2_000_000))
     batch: int = 128
     seed: int = 0
     #: Further objectives trained on the same examples; their per-user standardised scores are summed.
@@ -64,14 +74,21 @@ class PymkPipeline:
         self.validation: dict[str, int] = {}
         self.fitted_ranker = False
 
-    def _featurizer(self, rows: Rows, t: float) -> Featurizer:
+    def _featurizer(self, rows: Rows, t: float, gnn_vectors: np.ndarray | None = None) -> Featurizer:
         c = self.config
         return Featurizer(
             build_snapshot(rows, t),
             c.candidates,
             ppr_iterations=c.ppr_iterations,
             embedding_dim=c.embedding_dim,
+            gnn=c.gnn,
+            gnn_vectors=gnn_vectors,
         )
+
+    def restore(self, rows: Rows, gnn_vectors: np.ndarray | None = None) -> None:
+        """Rebuild the scoring snapshot of a loaded model: as of the end of ``rows`` (those it was fitted
+        on), with the LightGCN embeddings it was fitted with (``None``: retrain them, slow)."""
+        self.featurizer = self._featurizer(rows, rows.end_time(), gnn_vectors)
 
     def _examples(self, rows: Rows, t0: float, t1: float, seed: int) -> Examples:
         c = self.config
@@ -85,25 +102,44 @@ class PymkPipeline:
             seed=seed,
         )
 
-    def fit(self, rows: Rows) -> None:
-        """Train the ranker on two slices of ``rows`` and snapshot the end of ``rows`` for scoring."""
+    def slice_bounds(self, rows: Rows) -> list[tuple[Rows, float, float]]:
+        """``(rows, feature cut, label end)`` of every training slice, the validation slice first."""
         c = self.config
-        t_a, t_b, t_end = rows.quantile_time(c.cuts[0]), rows.quantile_time(c.cuts[1]), rows.end_time()
-        slice_a = self._examples(rows, t_a, t_b, c.seed)
-        slice_b = self._examples(rows, t_b, t_end, c.seed + 1)
-        parts = [ex for ex in (slice_a, slice_b) if ex.groups.shape[0]]
-        self.validation = {"slice_a_rows": len(slice_a.labels), "slice_b_rows": len(slice_b.labels)}
+        out = []
+        if rows.timed:
+            ends = [*c.cuts[1:], None]
+            for q0, q1 in zip(c.cuts, ends, strict=True):
+                t1 = rows.end_time() if q1 is None else rows.quantile_time(q1)
+                out.append((rows, rows.quantile_time(q0), t1))
+        else:
+            for i in range(len(c.cuts)):
+                shuffled = rows.permuted(c.seed + i)
+                out.append((shuffled, shuffled.quantile_time(c.cuts[-1]), shuffled.end_time()))
+        return out[::-1]
+
+    def fit(self, rows: Rows) -> None:
+        """Train the ranker on the labelled slices of ``rows``; snapshot the end of ``rows`` for scoring."""
+        c = self.config
+        bounds = self.slice_bounds(rows)
+        slices = [
+            self._examples(r, t0, t1, c.seed + len(bounds) - 1 - i) for i, (r, t0, t1) in enumerate(bounds)
+        ]
+
+        self.validation = {f"slice_{i}_rows": len(ex.labels) for i, ex in enumerate(slices)}
+        valid, train = (slices[0], slices[1:]) if slices else (None, [])
+        train = [ex for ex in train if ex.groups.shape[0]]
+        parts = [ex for ex in slices if ex.groups.shape[0]]
         for i, ranker in enumerate(self.rankers):
-            if len(parts) == 2:
-                rounds = ranker.fit(slice_a, slice_b)
+            if valid is not None and valid.groups.shape[0] and train:
+                rounds = ranker.fit(Examples.concat(train), valid)
                 ranker.fit(Examples.concat(parts), rounds=rounds)
-            elif parts:  # too little history for two slices: no validation, a conservative fixed length
-                rounds = ranker.fit(parts[0], rounds=FALLBACK_ROUNDS)
+            elif parts:  # too little history for a validation slice: a conservative fixed length
+                rounds = ranker.fit(Examples.concat(parts), rounds=FALLBACK_ROUNDS)
             else:
                 continue
             self.validation["rounds" if i == 0 else f"rounds_{ranker.config.objective}"] = rounds
         self.fitted_ranker = bool(parts)
-        self.featurizer = self._featurizer(rows, t_end)
+        self.featurizer = self._featurizer(rows, rows.end_time())
 
     def pairs(self, users: np.ndarray) -> PairBatch:
         """Candidates and features of ``users`` as of the end of the fitted rows."""
