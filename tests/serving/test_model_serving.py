@@ -295,3 +295,10 @@ def test_batch_into_redis(batched: Home, redis_url: str, redis_prefix: str) -> N
             service.one(batched.deleted, 10)
     finally:
         service.close()
+
+
+def test_batch_without_an_active_version_is_one_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["batch", "--home", str(tmp_path / "empty")])
+    assert result.exit_code == 2
+    assert "no active model version" in result.output and "Traceback" not in result.output
+    assert CliRunner().invoke(app, ["batch", "--help"]).exit_code == 0
