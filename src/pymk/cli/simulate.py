@@ -1,4 +1,5 @@
-"""``pymk simulate``: generate a synthetic social network and its activity stream to a file."""
+"""``pymk simulate``: generate a synthetic social network and its activity stream to a file, or publish
+it live to an event stream (``--live --to URL``)."""
 
 from __future__ import annotations
 
@@ -23,14 +24,18 @@ tend to precede connections; messages and likes follow them; a few follows, bloc
 deleted users. The same --seed always gives the same bytes.
 
 Example: pymk simulate --users 1000000 --connections 20000000 --out events.parquet
+
+Live: pymk simulate --live --to 'redis://127.0.0.1:6379/0?stream=pymk:events' --rate 5000 --duration 60
+publishes the events in order at a steady rate (token bucket) to a file:, redis:// or kafka:// stream,
+each stamped with the time it is published (--keep-ts keeps the simulated times).
 """
 
 
 def simulate_command(
     out: Annotated[
-        Path,
+        Path | None,
         typer.Option("--out", "-o", help="Output file: .jsonl, .jsonl.gz or .parquet.", show_default=False),
-    ],
+    ] = None,
     users: Annotated[
         int, typer.Option("--users", "-n", help="Users who sign up over the span.", min=2)
     ] = 20_000,
@@ -58,10 +63,43 @@ def simulate_command(
             "needs a jsonl output.",
         ),
     ] = False,
+    live: Annotated[bool, typer.Option("--live", help="Publish to the stream --to names instead.")] = False,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="Stream URL for --live (file:..., redis://..., kafka://...; default: events_url)."
+        ),
+    ] = None,
+    rate: Annotated[float, typer.Option("--rate", help="Events per second for --live.", min=0.001)] = 1000.0,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Stop --live after this many seconds.", min=0)
+    ] = None,
+    events: Annotated[
+        int | None, typer.Option("--events", help="Stop --live after this many events.", min=1)
+    ] = None,
+    keep_ts: Annotated[
+        bool, typer.Option("--keep-ts", help="--live: keep the simulated event times.")
+    ] = False,
     home: HomeOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Generate a synthetic social network and its activity stream."""
+    if live:
+        from pymk.cli.simulate_live import simulate_live
+
+        with user_errors():
+            if out is not None or into_store:
+                raise InvalidInput("--live publishes to --to URL; it takes no --out or --import")
+            settings = settings_from(home, config)
+            url = settings.resolve(to or settings.events_url)
+            simulate_live(
+                users, connections, avg_degree, days, seed, url, rate, duration, events, not keep_ts
+            )
+        return
+    if out is None:
+        with user_errors():
+            raise InvalidInput("give --out FILE, or --live --to URL")
+        return
     from pymk.sim import SimConfig
     from pymk.sim.config import DEFAULT_AVG_DEGREE
     from pymk.sim.writers import OutputFormat, format_for

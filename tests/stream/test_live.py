@@ -1,0 +1,80 @@
+"""``pymk simulate --live``: the token bucket, the steady-rate publisher, and the command on Redis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from pymk.cli import app
+from pymk.sim import SimConfig, simulate
+from pymk.stream import open_sink, open_source
+from pymk.stream.live import TokenBucket, publish_live
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.unit
+def test_token_bucket_holds_the_rate_over_any_request_sizes() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(100.0, burst=10, clock=clock, sleep=clock.sleep)
+    taken = 0
+    for n in [1, 5, 50, 3, 200, 7] * 5:
+        bucket.take(n)
+        taken += n
+    # The first `burst` tokens are free; everything after is paid at 100 a second.
+    assert clock.now == pytest.approx((taken - 10) / 100.0)
+
+
+@pytest.mark.unit
+def test_publish_live_stops_at_max_events_and_stamps_the_publishing_time(tmp_path: Path) -> None:
+    result = simulate(SimConfig(users=120, seed=1, days=5))
+    sink = open_sink(f"file://{tmp_path / 's.jsonl'}")
+    report = publish_live(sink, result.iter_tables(), rate=4000.0, max_events=900)
+    sink.close()
+    assert report.published == 900
+    assert 900 / 4000 * 0.7 < report.seconds < 2.0  # the burst lets the first chunk through at once
+    lines = (tmp_path / "s.jsonl").read_bytes().splitlines()
+    assert len(lines) == 900
+    first, last = orjson.loads(lines[0]), orjson.loads(lines[-1])
+    assert first["event_id"].endswith("-0") and last["event_id"].endswith("-899")
+    assert last["ts"] - first["ts"] == pytest.approx(report.seconds, abs=0.2)
+
+
+@pytest.mark.unit
+def test_publish_live_stops_after_duration(tmp_path: Path) -> None:
+    result = simulate(SimConfig(users=120, seed=1, days=5))
+    sink = open_sink(f"file://{tmp_path / 's.jsonl'}")
+    report = publish_live(sink, result.iter_tables(), rate=200.0, duration=0.5, stamp_now=False)
+    sink.close()
+    assert 0.45 <= report.seconds < 1.0
+    assert 80 <= report.published <= 130
+
+
+@pytest.mark.integration
+def test_simulate_live_publishes_to_redis_streams(tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
+    url = f"{redis_url}?stream={redis_prefix}live"
+    out = CliRunner().invoke(
+        app,
+        ["simulate", "--live", "--to", url, "--users", "120", "--rate", "5000", "--events", "500"],
+        env={"PYMK_HOME": str(tmp_path)},
+    )
+    assert out.exit_code == 0, out.output
+    source = open_source(url, consumer="t")
+    got = []
+    while len(got) < 500 and (batch := source.poll(1000, timeout=1.0)):
+        got += batch
+    source.close()
+    assert len(got) == 500
+    assert orjson.loads(got[0].payload)["type"] == "signup"
