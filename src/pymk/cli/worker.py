@@ -71,10 +71,16 @@ def worker_command(
     console.print(
         f"[bold green]worker done[/] {report.records:,} records in {report.seconds:.1f} s "
         f"({report.events_per_second:,.0f}/s): {report.applied:,} applied, {report.duplicates:,} duplicates, "
-        f"{report.rejected:,} dead-lettered; lag {report.lag if report.lag is not None else '?'}",
+        f"{report.rejected:,} dead-lettered; lag {report.lag if report.lag is not None else '?'}"
+        + _freshness(report),
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _freshness(report: WorkerReport) -> str:
+    p50, p99 = report.freshness(0.5), report.freshness(0.99)
+    return "" if p50 is None or p99 is None else f", freshness p50 {p50:.3f} s, p99 {p99:.3f} s (per batch)"
 
 
 class _BatchLog:

@@ -97,6 +97,13 @@ class WorkerReport:
     def events_per_second(self) -> float:
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
+    def freshness(self, q: float) -> float | None:
+        """The ``q`` quantile (0..1) of the batches' freshness, seconds; ``None`` before any event."""
+        if not self.freshness_s:
+            return None
+        ordered = sorted(self.freshness_s)
+        return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
     def add(self, batch: BatchReport) -> None:
         self.batches += 1
         self.records += batch.records
