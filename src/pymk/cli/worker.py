@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,7 +14,7 @@ from pymk.cli.common import ConfigOption, HomeOption, console, settings_from, us
 
 if TYPE_CHECKING:
     from pymk.config import Settings
-    from pymk.stream.worker import BatchReport, WorkerReport
+    from pymk.stream.worker import BatchHook, BatchReport, WorkerReport
 
 _HELP = """Consume the event stream (--events-url / PYMK_EVENTS_URL) in batches: validate each record (bad
 ones go to the dead-letter store with their reason and stream position), drop repeated event ids, apply
@@ -108,9 +109,16 @@ class _BatchLog:
         self.at, self.records, self.applied, self.rejected = now, 0, 0, 0
 
 
-def run_worker(settings: Settings, *, max_events: int | None, idle_exit: float | None) -> WorkerReport:
-    """Open the source and stores ``settings`` name, hold the home's lock and run the worker; SIGTERM
-    and SIGINT stop it after the current batch."""
+def run_worker(
+    settings: Settings,
+    *,
+    max_events: int | None = None,
+    idle_exit: float | None = None,
+    hooks: Sequence[BatchHook] = (),
+) -> WorkerReport:
+    """Open the source and stores ``settings`` name, hold the home's lock and run the worker, with the
+    per-second log line and then ``hooks`` called after each batch (see :mod:`pymk.stream.worker`, e.g. a
+    list refresh for ``report.touched``); SIGTERM and SIGINT stop it after the current batch."""
     from pymk import stores
     from pymk.events.validation import Limits
     from pymk.online import open_online
@@ -142,7 +150,7 @@ def run_worker(settings: Settings, *, max_events: int | None, idle_exit: float |
                 batch_size=settings.worker_batch_size,
                 poll_s=settings.worker_poll_s,
                 limits=Limits(settings.max_id_length, settings.max_props_bytes),
-                hooks=[_BatchLog()],
+                hooks=[_BatchLog(), *hooks],
                 stall=stall_from_env(),
             )
             return worker.run(max_events=max_events, idle_exit=idle_exit, should_stop=lambda: stop["now"])
