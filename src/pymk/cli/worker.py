@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
@@ -132,7 +133,8 @@ def run_worker(
     def on_signal(signum: int, _frame: object) -> None:
         stop["now"] = True
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    main = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)} if main else {}
     with home_lock(settings.home):
         seen = stores.seen_events_store(settings)
         letters = stores.deadletter_store(settings)
