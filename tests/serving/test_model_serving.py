@@ -7,6 +7,7 @@ them, as must every serving mode.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import threading
@@ -31,6 +32,7 @@ from pymk.serving.bootstrap import build_service, load_model
 from pymk.serving.http import create_app
 from pymk.serving.lists_mmap import MmapListStore
 from pymk.serving.model import REASON_NAMES, ModelRecommender
+from pymk.serving.recommender import Recommender, TopK
 from pymk.sim import SimConfig, simulate, write_jsonl
 from pymk.training.tracking import MemoryTracker
 from pymk.training.train import train_home
@@ -97,8 +99,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
 
 
 def _has_gnn() -> bool:
-    import dataclasses
-
     from pymk.models.pipeline import PipelineConfig
 
     return "gnn" in {f.name for f in dataclasses.fields(PipelineConfig)}
@@ -153,6 +153,18 @@ def test_batch_lists_honour_the_graph(batched: Home) -> None:
     store.close()
 
 
+class Slow:
+    """A recommender that takes ``delay`` seconds longer."""
+
+    def __init__(self, inner: Recommender, delay: float) -> None:
+        self.inner, self.delay = inner, delay
+        self.model_version = inner.model_version
+
+    def recommend(self, users: np.ndarray, k: int) -> TopK:
+        time.sleep(self.delay)
+        return self.inner.recommend(users, k)
+
+
 def _items(store: MmapListStore, user: str, k: int = 30) -> list[str]:
     found = store.get(user, k)
     assert found is not None
@@ -185,7 +197,12 @@ def test_served_get_has_reasons_and_one_scoring_path(batched: Home) -> None:
             assert [i["user_id"] for i in live["items"]] == [i["user_id"] for i in body["items"]]
             assert live["items"] == body["items"]
             # A budget nobody can meet: the stored list answers, and says so.
-            realtime.budget_s = 1e-9
+            assert realtime.models is not None
+            model = realtime.models.routing.control
+            assert model is not None
+            slow = dataclasses.replace(model, recommender=Slow(model.recommender, 0.3))
+            realtime.models.routing = dataclasses.replace(realtime.models.routing, control=slow)
+            realtime.budget_s = 0.02
             status, late = again.request("GET", f"/v1/users/{batched.user}/recommendations?k=10")
             assert status == 200 and late["source"] == "precomputed" and late["items"] == body["items"]
             assert realtime.late >= 1
@@ -225,7 +242,12 @@ def test_promote_during_a_burst(batched: Home) -> None:
     info = NewVersion.model_validate(source.manifest.model_dump(include=set(NewVersion.model_fields)))
     second = registry.register(lambda d: _copy_bundle(source.path, d), info)
     service = build_service(
-        load_settings(home=batched.settings.home, model_poll_s=0.05, tracking_url="memory://")
+        load_settings(
+            home=batched.settings.home,
+            model_poll_s=0.05,
+            realtime_budget_ms=10_000,  # a busy machine must not turn every v2 answer into a v1 fallback
+            tracking_url="memory://",
+        )
     )
     assert service.models is not None
     errors: list[BaseException] = []
@@ -248,12 +270,13 @@ def test_promote_during_a_burst(batched: Home) -> None:
     try:
         for t in threads:
             t.start()
-        time.sleep(0.3)
-        registry.promote(second.version, force=True)
         deadline = time.monotonic() + 60
-        while service.model_versions() != [second.version] and time.monotonic() < deadline:
+        while batched.version not in versions and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.3)
+        registry.promote(second.version, force=True)
+        while second.version not in versions[-50:] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
     finally:
         stop.set()
         for t in threads:
@@ -302,3 +325,36 @@ def test_batch_without_an_active_version_is_one_clear_error(tmp_path: Path) -> N
     assert result.exit_code == 2
     assert "no active model version" in result.output and "Traceback" not in result.output
     assert CliRunner().invoke(app, ["batch", "--help"]).exit_code == 0
+
+
+def test_grpc_realtime_matches_http(batched: Home) -> None:
+    import grpc
+    from google.protobuf.json_format import MessageToDict
+
+    from pymk.serving.grpc_server import create_server
+    from pymk.serving.proto import recommender_pb2 as pb
+    from pymk.serving.proto import recommender_pb2_grpc as pb_grpc
+
+    settings = load_settings(
+        home=batched.settings.home,
+        serving_mode="realtime",
+        realtime_budget_ms=60_000,
+        tracking_url="memory://",
+    )
+    service = build_service(settings)
+    server, port = create_server(service, "127.0.0.1:0", threads=2)
+    server.start()
+    try:
+        _, body = AsgiClient(create_app(service)).request(
+            "GET", f"/v1/users/{batched.user}/recommendations?k=8"
+        )
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.RecommenderStub(channel)  # type: ignore[no-untyped-call]
+            reply = stub.Recommend(pb.RecommendRequest(user_id=batched.user, k=8))
+        got = MessageToDict(reply, preserving_proto_field_name=True)
+        assert got["source"] == body["source"] == "realtime" and got["model_version"] == batched.version
+        assert [i["user_id"] for i in got["items"]] == [i["user_id"] for i in body["items"]]
+        assert [i["reasons"] for i in got["items"]] == [i["reasons"] for i in body["items"]]
+    finally:
+        server.stop(None)
+        service.close()
