@@ -197,3 +197,12 @@ def test_deleted_user_gets_no_list(tmp_path: Path) -> None:
         service.one("u3", 5)
     assert "u3" not in [d["user_id"] for d in service.one("u2", 5).item_dicts()]
     assert len(service.one("u2", 5)) == 5
+
+
+def test_a_broken_ab_version_turns_the_split_off() -> None:
+    registry = Registry("v1")
+    registry.broken.add("v9")
+    slot = ModelSlot(registry.active, registry.load, ab_version="v9", ab_share=0.5)
+    assert slot.poll() and slot.loaded and slot.routing.versions == ["v1"]
+    assert all(slot.routing.model_for(f"x{i}").version == "v1" for i in range(50))  # type: ignore[union-attr]
+    assert not slot.poll() and registry.loads == ["v1", "v9"]  # not retried

@@ -79,7 +79,8 @@ class ModelSlot:
 
     ``active()`` names the active version (None before any promote); ``load(version)`` builds it.
     :meth:`poll` checks once; :meth:`start` polls every ``poll_s`` seconds on a daemon thread.
-    A version that fails to load is logged and retried at the next poll; the old one keeps serving.
+    An active version that fails to load is logged and retried at the next poll while the old one keeps
+    serving; an A/B version that fails is logged once and the split is off (everyone gets the control).
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class ModelSlot:
         self.ab_version, self.ab_share, self.poll_s = ab_version, ab_share, poll_s
         self.routing = Routing(share=ab_share)
         self.wanted: str | None = None  # the active version at the last poll
+        self._broken: set[str] = set()  # A/B versions that failed to load (not retried)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -118,14 +120,17 @@ class ModelSlot:
         with self._lock:
             old = self.routing
             active = self.wanted = self._active()
+            control, challenger = old.control, old.challenger
             try:
                 control = self._get(active, old.control) if active is not None else None
-                challenger = (
-                    self._get(self.ab_version, old.challenger) if self.ab_version is not None else None
-                )
             except Exception:
                 log.exception("cannot load model version %s; still serving %s", active, old.versions)
-                return False
+            if self.ab_version is not None and self.ab_version not in self._broken:
+                try:
+                    challenger = self._get(self.ab_version, old.challenger)
+                except Exception:  # the A/B arm is optional: everyone gets the control without it
+                    log.exception("cannot load A/B version %s; not splitting", self.ab_version)
+                    self._broken.add(self.ab_version)
             if control is old.control and challenger is old.challenger:
                 return False
             self.routing = Routing(control, challenger, self.ab_share)
