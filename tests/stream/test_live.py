@@ -114,3 +114,13 @@ def test_worker_applies_a_live_stream_promptly(tmp_path: Path) -> None:
     assert report.applied == 2000 and report.lag == 0
     p99 = report.freshness(0.99)
     assert p99 is not None and 0 <= p99 < 2.0  # ~0.1 s here; slack for a loaded 2-core CI machine
+
+
+@pytest.mark.unit
+def test_stream_name_keeps_the_stream_and_drops_consumer_settings_and_credentials() -> None:
+    from pymk.cli.worker import stream_name
+
+    url = "redis://:secret@h:6379/0?stream=ev&group=g&consumer=c1&claim_idle=3"
+    assert stream_name(url) == ("redis://h:6379/0?stream=ev", "g")
+    assert stream_name("file:/x/e.jsonl") == ("file:/x/e.jsonl", "pymk")
+    assert stream_name("kafka://b:9092?topic=t&session.timeout.ms=6000") == ("kafka://b:9092?topic=t", "pymk")

@@ -31,7 +31,8 @@ _CONSUMER_PARAMS = {"consumer", "claim_idle", "claim_every", "state", "follow", 
 
 
 def stream_name(url: str) -> tuple[str, str]:
-    """A stable name of the stream ``url`` reads (for dead letters and seen ids) and its group."""
+    """A stable name of the stream ``url`` reads (for dead letters and seen ids; without credentials
+    or consumer settings) and its consumer group."""
     parts = urlsplit(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     group = query.pop("group", "pymk")
@@ -39,6 +40,8 @@ def stream_name(url: str) -> tuple[str, str]:
         f"{k}={v}" for k, v in sorted(query.items()) if k not in _CONSUMER_PARAMS and "." not in k
     )
     base = url.split("?", 1)[0]
+    if "@" in parts.netloc:
+        base = base.replace(parts.netloc, parts.netloc.rsplit("@", 1)[1], 1)
     return (f"{base}?{kept}" if kept else base), group
 
 
