@@ -124,3 +124,25 @@ def test_stream_name_keeps_the_stream_and_drops_consumer_settings_and_credential
     assert stream_name(url) == ("redis://h:6379/0?stream=ev", "g")
     assert stream_name("file:/x/e.jsonl") == ("file:/x/e.jsonl", "pymk")
     assert stream_name("kafka://b:9092?topic=t&session.timeout.ms=6000") == ("kafka://b:9092?topic=t", "pymk")
+
+
+@pytest.mark.integration
+def test_simulate_live_to_kafka_then_the_worker_applies_everything(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    import uuid
+
+    from pymk.cli.worker import run_worker
+    from pymk.config import load_settings
+
+    tag = uuid.uuid4().hex[:8]
+    fast_join = "session.timeout.ms=6000&heartbeat.interval.ms=500"  # Tansu: a join takes ~timeout/2
+    url = f"kafka://{kafka_bootstrap}?topic=live-{tag}&group=w-{tag}&partitions=2&{fast_join}"
+    args = ["simulate", "--live", "--to", url, "--users", "120", "--rate", "5000", "--events", "600"]
+    out = CliRunner().invoke(app, args, env={"PYMK_HOME": str(tmp_path)})
+    assert out.exit_code == 0, out.output
+    settings = load_settings(
+        home=tmp_path, events_url=url, dedupe_url="memory://", deadletter_url="memory://"
+    )
+    report = run_worker(settings, max_events=600, idle_exit=20.0)  # idle_exit: a safety net only
+    assert report.applied == 600 and report.rejected == 0 and report.lag == 0
