@@ -211,26 +211,13 @@ class Worker:
     ) -> BatchReport:
         events = journal.events
         touched = frozenset(self.state.touched(events))
-        if not redo:
-            write_journal(self.journal_path, journal)
-        self._pause()
-        if journal.letters and not journal.letters_done:
-            if not (redo and letters_present(self.deadletters, journal.letters)):
-                self.deadletters.put(journal.letters)
-            journal.letters_done = True
-            write_journal(self.journal_path, journal)
-        self._pause()
-        if events:
-            self.online.apply(events)
-            self._pause()
-            self.state.write_log(journal)
-            self._pause()
-            self.state.write_graph(journal)
-            self._pause()
-        self.seen.mark_seen(journal.mark)
+        writes = bool(journal.mark) or redo  # a batch of repeats only writes nothing, not even a journal
+        if writes:
+            self._apply(journal, redo)
         if records:
             self.source.ack(records)
-        clear_journal(self.journal_path)
+        if writes:
+            clear_journal(self.journal_path)
         now = time.time()
         report = BatchReport(
             records=len(records),
@@ -246,6 +233,26 @@ class Worker:
         for hook in self.hooks:
             hook(report)
         return report
+
+    def _apply(self, journal: Journal, redo: bool) -> None:
+        """Steps 3-5 of the module doc up to the ack; every step idempotent or checked (see journal)."""
+        if not redo:
+            write_journal(self.journal_path, journal)
+        self._pause()
+        if journal.letters and not journal.letters_done:
+            if not (redo and letters_present(self.deadletters, journal.letters)):
+                self.deadletters.put(journal.letters)
+            journal.letters_done = True
+            write_journal(self.journal_path, journal)
+        self._pause()
+        if journal.events:
+            self.online.apply(journal.events)
+            self._pause()
+            self.state.write_log(journal)
+            self._pause()
+            self.state.write_graph(journal)
+            self._pause()
+        self.seen.mark_seen(journal.mark)
 
     def _pause(self) -> None:
         if self._stall > 0:
