@@ -13,11 +13,14 @@ between any two of them is safe):
 5. mark their ids seen, ack the records to the source, delete the journal;
 6. call the batch hooks with a :class:`BatchReport`.
 
-Delivery: every record is either applied once or stored as a dead letter once, also across kills and
-restarts (a restarted worker first redoes the journaled batch). Hooks run after the ack, *at least once*
-per batch (a batch redone after a kill reports again). Late and out-of-order events: the online store
-resolves them by event time (last writer wins); the graph and the event log take them in arrival
-order, as ``pymk import`` does. Memory: one batch in flight (poll → apply → ack), so
+Delivery: every record is applied once, skipped as a repeat of an ``event_id`` already applied, or
+stored as a dead letter once — also across kills and restarts (a restarted worker first redoes the
+journaled batch; a store that raises, e.g. ``ServiceUnavailable``, stops the worker with the journal
+kept, and the restart finishes the batch). A batch of repeats only is acked without writing anything.
+Hooks run after the ack, *at least once* per batch (a batch redone after a kill reports again). Late and
+out-of-order events: the online store resolves them by event time (last writer wins); the graph and the
+event log take them in arrival order, as ``pymk import`` does. Memory: one batch in flight (poll →
+apply → ack; exactly-once needs batches written in order, so there is no separate in-flight limit), so
 ``batch_size`` bounds the records held. One worker per ``PYMK_HOME`` (it holds the home's import lock).
 
 **Batch hooks** (``hooks=[fn, ...]``): ``fn(report)`` is called in the worker's thread after each batch
