@@ -7,6 +7,8 @@ machinery of ``pymk evaluate``), recall@10/20/50, ndcg@20, fit and score seconds
 baseline (by recall@20, and by ndcg@20), and each candidate source's reach on the test truth (share of
 truth pairs inside that source's candidates, and inside their union). The simulator's data (20,000 users,
 seed 0) are generated under ``benchmarks/out/`` on first use. Writes ``benchmarks/out/model_quality.json``.
+``--models ...,pymk-nognn`` adds the GNN ablation (the same pipeline without LightGCN embeddings: no
+``gnn`` feature, no ``gnn`` candidate source).
 Ranker choices come from validation inside the train window; the test part is only reported.
 """
 
@@ -17,6 +19,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +72,15 @@ def run_split(split: Split, models: list[str], config: PipelineConfig | None = N
     ranker = Ranker(TrainGraph.from_split(split))
     registry = default_registry()
     for name in models:
-        model = PymkModel(config) if name == "pymk" else registry.create(name)
+        if name == "pymk":
+            model = PymkModel(config)
+        elif name == "pymk-nognn":  # the GNN ablation: the same pipeline without LightGCN
+            model = PymkModel(replace(config or PipelineConfig(), gnn=None))
+        else:
+            model = registry.create(name)
         metrics = evaluate_model(split, model, KS, name=name, ranker=ranker)
         result["models"][name] = metrics
-        if isinstance(model, PymkModel):
+        if name == "pymk" and isinstance(model, PymkModel):
             result["source_reach"] = model.source_reach(split, split.query_users)
             result["validation"] = model.pipeline.validation
         print(f"  {name:<11} r@20 {metrics['recall@20']:.4f}  fit {metrics['fit_seconds']:.1f}s", flush=True)
