@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 from _data import eval_data_dir
 from pymk.evaluation.graph import TrainGraph
 from pymk.evaluation.metrics import Ranker
+from pymk.evaluation.model import EvalModel
 from pymk.evaluation.protocol import Split, load_interactions, split_interactions
 from pymk.evaluation.pymk_model import PymkModel
 from pymk.evaluation.registry import BASELINES, default_registry
@@ -57,13 +59,9 @@ def ensure_simulation(path: Path) -> None:
         subprocess.run(cmd, check=True)
 
 
-def run_dataset(path: Path, fmt: Format, models: list[str]) -> dict[str, Any]:
-    """Evaluate ``models`` on one data set's §4 split; see :func:`run_split`."""
-    start = time.perf_counter()
-    split = split_interactions(load_interactions(path, fmt))
-    result = run_split(split, models)
-    result["read_split_seconds"] = round(time.perf_counter() - start, 2)
-    return result
+def test_split(path: Path, fmt: Format) -> Split:
+    """The DESIGN §4 split of one data set."""
+    return split_interactions(load_interactions(path, fmt))
 
 
 def run_split(split: Split, models: list[str], config: PipelineConfig | None = None) -> dict[str, Any]:
@@ -72,6 +70,7 @@ def run_split(split: Split, models: list[str], config: PipelineConfig | None = N
     ranker = Ranker(TrainGraph.from_split(split))
     registry = default_registry()
     for name in models:
+        model: EvalModel
         if name == "pymk":
             model = PymkModel(config)
         elif name == "pymk-nognn":  # the GNN ablation: the same pipeline without LightGCN
@@ -114,11 +113,12 @@ def print_table(name: str, res: dict[str, Any]) -> None:
         print("candidate reach: " + ", ".join(f"{k} {v:.3f}" for k, v in res["source_reach"].items()))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--datasets", default=",".join(datasets()))
+def cli(doc: str | None, default_datasets: str, out: Path, split_of: Callable[[Path, Format], Split]) -> int:
+    """The command line of both quality benchmarks: ``split_of(file, format)`` is each data set's split."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--datasets", default=default_datasets)
     parser.add_argument("--models", default=",".join((*BASELINES, "pymk")))
-    parser.add_argument("--out", type=Path, default=HERE / "out" / "model_quality.json")
+    parser.add_argument("--out", type=Path, default=out)
     args = parser.parse_args()
     known = datasets()
     results: dict[str, Any] = {}
@@ -130,12 +130,20 @@ def main() -> int:
             print(f"{name}: {path} not found; skipped")
             continue
         print(f"{name} ...", flush=True)
-        results[name] = run_dataset(path, fmt, args.models.split(","))
+        start = time.perf_counter()
+        split = split_of(path, fmt)
+        read_seconds = round(time.perf_counter() - start, 2)
+        results[name] = run_split(split, args.models.split(","))
+        results[name]["read_split_seconds"] = read_seconds
         print_table(name, results[name])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.out}")
     return 0
+
+
+def main() -> int:
+    return cli(__doc__, ",".join(datasets()), HERE / "out" / "model_quality.json", test_split)
 
 
 if __name__ == "__main__":

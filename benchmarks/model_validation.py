@@ -11,14 +11,10 @@ and pymk's ratio to the best baseline; writes ``benchmarks/out/model_validation.
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
-from typing import Any
 
-from model_quality import datasets, ensure_simulation, print_table, run_split
+from model_quality import cli
 from pymk.evaluation.protocol import Interactions, Split, load_interactions, split_interactions
-from pymk.evaluation.registry import BASELINES
 from pymk.events.ids import IdMap
 from pymk.io.formats import Format
 
@@ -39,24 +35,8 @@ def validation_split(path: Path, fmt: Format) -> Split:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--datasets", default="CollegeMsg,bitcoin-otc,ego-Facebook")
-    parser.add_argument("--models", default=",".join((*BASELINES, "pymk")))
-    parser.add_argument("--out", type=Path, default=HERE / "out" / "model_validation.json")
-    args = parser.parse_args()
-    known = datasets()
-    results: dict[str, Any] = {}
-    for name in args.datasets.split(","):
-        path, fmt = known[name]
-        if fmt is Format.EVENTS_JSONL:
-            ensure_simulation(path)
-        print(f"{name} (validation inside train) ...", flush=True)
-        results[name] = run_split(validation_split(path, fmt), args.models.split(","))
-        print_table(name, results[name])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
-    return 0
+    out = HERE / "out" / "model_validation.json"
+    return cli(__doc__, "CollegeMsg,bitcoin-otc,ego-Facebook", out, validation_split)
 
 
 if __name__ == "__main__":
