@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Latency budget of a real-time answer; past it the stored list answers.",
     )
+    follow_interval_ms: float = Field(
+        default=50.0,
+        gt=0,
+        description="How often `pymk serve` reads the online store's graph-delta log (a redis:// "
+        "online_url): fresh connects, blocks and deletions reach served lists within one interval of "
+        "the worker applying them.",
+    )
     model_poll_s: float = Field(
         default=2.0, gt=0, description="How often a server checks the registry for a newly active version."
     )

@@ -1,19 +1,26 @@
 """Composition root of a serving process: the service built from settings (lists, models, fresh state).
 
 The HTTP workers and the gRPC process each call :func:`build_service` once: it opens the list store,
-loads the registry's active version (and the A/B challenger) and keeps following the registry.
+loads the registry's active version (and the A/B challenger) and keeps following the registry and, with
+a shared (``redis://``) online store, its graph-delta log (:mod:`pymk.serving.follow`). Each HTTP worker
+also gets an :func:`build_intake` for ``POST /v1/events``.
 """
 
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 from pymk.config import Settings
 from pymk.errors import BundleError
+from pymk.events.validation import Limits
 from pymk.io.graph_apply import load_graph
 from pymk.models.bundle import load_bundle
 from pymk.registry import open_registry
+from pymk.serving.coldstart import popular_for_known
 from pymk.serving.exclusions import MemoryExclusions
+from pymk.serving.follow import DeltaFollower
+from pymk.serving.intake import EventIntake
 from pymk.serving.lifecycle import LoadedModel, ModelSlot
 from pymk.serving.model import GraphExclusions, ModelRecommender
 from pymk.serving.service import RecommendationService
@@ -53,12 +60,41 @@ def model_slot(settings: Settings) -> ModelSlot:
     )
 
 
+def follower(settings: Settings, exclusions: MemoryExclusions) -> DeltaFollower | None:
+    """A follower of the online store's delta log, caught up and started; None for ``memory://``
+    (an in-process store of another process holds nothing this one could read)."""
+    if urlsplit(settings.online_url).scheme.lower() == "memory":
+        return None
+    from pymk.online import open_online
+
+    online = open_online(settings.online_url)
+    return DeltaFollower(online, exclusions, interval_s=settings.follow_interval_ms / 1000.0).start()
+
+
 def build_service(settings: Settings) -> RecommendationService:
-    """The request path of ``settings``: its lists, its models (loaded now, then followed)."""
+    """The request path of ``settings``: its lists, its models (loaded now, then followed), fresh graph
+    changes from the online store, and cold-start lists for users first seen there."""
+    exclusions = MemoryExclusions()
+    follow = follower(settings, exclusions)
+    slot = model_slot(settings).start()
     return RecommendationService(
         list_store(settings),
-        models=model_slot(settings).start(),
-        exclusions=MemoryExclusions(),
+        models=slot,
+        exclusions=exclusions,
         mode=settings.serving_mode,
         budget_s=settings.realtime_budget_ms / 1000.0,
+        cold_start=None if follow is None else popular_for_known(slot, follow.knows),
+        closers=() if follow is None else (follow.close,),
+    )
+
+
+def build_intake(settings: Settings) -> EventIntake:
+    """``POST /v1/events`` of ``settings``: its event stream and dead-letter store (opened on first use)."""
+    from pymk.stores import deadletter_store
+    from pymk.stream import open_sink
+
+    return EventIntake(
+        lambda: open_sink(settings.resolve(settings.events_url)),
+        lambda: deadletter_store(settings),
+        Limits(settings.max_id_length, settings.max_props_bytes),
     )

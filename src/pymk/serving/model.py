@@ -207,6 +207,18 @@ class ModelRecommender:
         said = (value > 0) & (share > 0) & (value >= drop[:, 0])
         out.reasons[r[said], j[said], 1 + best[said]] = share[said]
 
+    def popular(self, k: int) -> TopK:
+        """One row: the ``k`` most recently active users (the cold-start list of a user the model has
+        never seen, e.g. one first met in the event stream), scored and explained as in the module doc."""
+        n = min(k, self._fallback.shape[0])
+        items = np.full((1, k), -1, dtype=np.int32)
+        scores = np.zeros((1, k), dtype=np.float32)
+        reasons = np.full((1, k, len(REASON_NAMES)), np.nan, dtype=np.float32)
+        items[0, :n] = self._fallback[:n]
+        scores[0, :n] = self._fallback_score[:n]
+        reasons[0, :n, REASON_NAMES.index("recently_active")] = 1.0
+        return TopK(items, scores, reasons, REASON_NAMES)
+
     def _cold_start(self, user: int, k: int, out: TopK, row: int) -> None:
         candidates = self._fallback
         ok = candidates != user

@@ -15,13 +15,17 @@ A real-time computation that does not finish within ``budget_s`` (or finds every
 is answered from the precomputed list instead, with ``source: precomputed`` (counted in
 :attr:`RecommendationService.late`); only a user without a list waits for the model. Every response names
 the one model version that produced its items and the time they were computed.
+
+A user with neither a list nor a place in the model is answered by ``cold_start`` when one is given
+(:mod:`pymk.serving.coldstart`: a user first seen in the event stream gets the most recently active
+users, minus whom it connected to or blocked), else 404.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
@@ -44,6 +48,8 @@ SOURCE_REALTIME = "realtime"
 Mode = Literal["hybrid", "realtime", "precomputed"]
 MODES: tuple[Mode, ...] = ("hybrid", "realtime", "precomputed")
 _NO_ROUTING = Routing()
+ColdStart = Callable[[str, int], "StoredList | None"]
+"""``(user_id, k)`` -> a list for a user nobody computed one for, or None (the user is unknown)."""
 
 
 def check_k(k: object) -> int:
@@ -104,6 +110,8 @@ class RecommendationService:
     up lists committed by another process (``pymk batch``). ``models``: the loaded model versions (None:
     lists only). ``exclusions``: fresh state (None: nothing changes after a list is computed).
     ``realtime_slots``: real-time computations that may run at once; past that, lists answer.
+    ``cold_start``: lists for users without one (see the module doc); ``closers``: called by
+    :meth:`close` (background followers the composition root started).
     """
 
     def __init__(
@@ -117,6 +125,8 @@ class RecommendationService:
         mode: Mode = "hybrid",
         budget_s: float = 0.05,
         realtime_slots: int = 2,
+        cold_start: ColdStart | None = None,
+        closers: Sequence[Callable[[], None]] = (),
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -128,6 +138,8 @@ class RecommendationService:
         self.mode = mode
         self.budget_s = budget_s
         self.late = 0
+        self.cold_start = cold_start
+        self._closers = list(closers)
         self._slots = threading.BoundedSemaphore(realtime_slots)
         self._pool = ThreadPoolExecutor(realtime_slots, thread_name_prefix="pymk-realtime")
         self._next_refresh = time.monotonic() + refresh_s
@@ -169,7 +181,7 @@ class RecommendationService:
             lists = (
                 self.store.get_many(user_ids, k) if len(user_ids) != 1 else [self.store.get(user_ids[0], k)]
             )
-            return [f if f is not None else _unknown(u) for u, f in zip(user_ids, lists, strict=True)]
+            return [f if f is not None else self._cold(u, k) for u, f in zip(user_ids, lists, strict=True)]
         routing = self.models.routing if self.models is not None else _NO_ROUTING  # one view per request
         ex = self.exclusions
         stored = self.store.get_many(user_ids, k)
@@ -194,9 +206,19 @@ class RecommendationService:
                 if lst is not None:
                     out[p] = lst
         return [
-            self._fresh(u, f, k) if isinstance(f, StoredList) else f if f is not None else _unknown(u)
+            self._fresh(u, f, k) if isinstance(f, StoredList) else f if f is not None else self._cold(u, k)
             for u, f in zip(user_ids, out, strict=True)
         ]
+
+    def _cold(self, user: str, k: int) -> StoredList | NotFound:
+        """The cold-start list of ``user`` without whom it must not see, or :class:`NotFound`."""
+        if self.cold_start is None:
+            return _unknown(user)
+        hidden = {user}
+        if self.exclusions is not None:
+            hidden |= self.exclusions.hidden(user, 0.0)
+        found = self.cold_start(user, min(MAX_K, k + len(hidden)))
+        return _unknown(user) if found is None else without(found, frozenset(hidden), k)
 
     def _fresh(self, user: str, found: StoredList, k: int) -> StoredList:
         """``found`` minus what changed since it was computed (re-read wider when items drop out)."""
@@ -237,8 +259,10 @@ class RecommendationService:
         return realtime_lists(model, top, started)
 
     def close(self) -> None:
-        """Stop the real-time workers and the model poller."""
+        """Stop the real-time workers, the model poller and the ``closers``."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for close in self._closers:
+            close()
         if self.models is not None:
             self.models.close()
 
