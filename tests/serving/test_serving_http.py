@@ -107,6 +107,7 @@ def test_health_readiness_and_openapi(tmp_path: Path) -> None:
     assert set(doc["paths"]) >= {
         "/v1/users/{user_id}/recommendations",
         "/v1/recommendations:batch",
+        "/v1/events",
         "/readyz",
     }
 

@@ -8,6 +8,7 @@ OpenAPI document is written out in :mod:`pymk.serving.openapi`. Every error is a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -16,6 +17,7 @@ from urllib.parse import parse_qs, unquote
 import orjson
 
 from pymk.errors import InvalidInput, NotFound, PayloadTooLarge, PymkError
+from pymk.serving.intake import EventIntake
 from pymk.serving.openapi import openapi_json
 from pymk.serving.service import DEFAULT_K, RecommendationService
 
@@ -29,6 +31,7 @@ MAX_BODY = 1 << 20
 _USERS = "/v1/users/"
 _RECS = "/recommendations"
 _BATCH = "/v1/recommendations:batch"
+_EVENTS = "/v1/events"
 _JSON = [(b"content-type", b"application/json")]
 log = logging.getLogger(__name__)
 
@@ -87,8 +90,9 @@ async def _body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def create_app(service: RecommendationService) -> ASGIApp:
-    """The ASGI app serving ``service``: recommendations, batch, healthz, readyz, openapi.json."""
+def create_app(service: RecommendationService, intake: EventIntake | None = None) -> ASGIApp:
+    """The ASGI app serving ``service``: recommendations, batch, healthz, readyz, openapi.json, and
+    ``POST /v1/events`` into ``intake`` (without one that route is 404)."""
     openapi = openapi_json()
 
     async def route(scope: Scope, receive: Receive) -> tuple[int, bytes]:
@@ -105,6 +109,12 @@ def create_app(service: RecommendationService) -> ASGIApp:
                 raise MethodNotAllowed(f"{method} not allowed on {path}")
             user_ids, k = _batch_request(await _body(receive))
             return 200, service.batch_json(user_ids, k)
+        if path == _EVENTS and intake is not None:
+            if method != "POST":
+                raise MethodNotAllowed(f"{method} not allowed on {path}")
+            body = await _body(receive)
+            # Publishing waits on the broker (or fsync): off the event loop, so reads keep flowing.
+            return 202, orjson.dumps(await asyncio.to_thread(intake.submit, body))
         if path == "/healthz":
             return 200, b'{"status":"ok"}'
         if path == "/readyz":
@@ -150,6 +160,7 @@ def create_app(service: RecommendationService) -> ASGIApp:
 def app_from_env() -> ASGIApp:
     """Factory for granian workers: settings from ``PYMK_*`` (as ``pymk serve`` exported them)."""
     from pymk.config import load_settings
-    from pymk.serving.bootstrap import build_service
+    from pymk.serving.bootstrap import build_intake, build_service
 
-    return create_app(build_service(load_settings()))
+    settings = load_settings()
+    return create_app(build_service(settings), build_intake(settings))

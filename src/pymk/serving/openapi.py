@@ -6,6 +6,8 @@ from typing import Any
 
 import orjson
 
+from pymk.events.schema import EventType
+from pymk.events.validation import Reason
 from pymk.serving.recommender import MAX_K
 from pymk.serving.service import DEFAULT_K, MAX_BATCH
 
@@ -81,6 +83,39 @@ _SCHEMAS: dict[str, Any] = {
             },
         ]
     },
+    "Event": {
+        "type": "object",
+        "description": "One event (DESIGN §2); validated item by item",
+        "required": ["event_id", "ts", "type", "actor"],
+        "properties": {
+            "event_id": {"type": "string"},
+            "ts": {"oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}]},
+            "type": {"type": "string", "enum": [t.value for t in EventType]},
+            "actor": {"type": "string"},
+            "target": {"type": ["string", "null"]},
+            "props": {"type": "object"},
+        },
+    },
+    "EventsAccepted": {
+        "type": "object",
+        "required": ["accepted", "rejected", "errors"],
+        "properties": {
+            "accepted": {"type": "integer", "description": "Events published to the event stream"},
+            "rejected": {"type": "integer", "description": "Items stored in the dead-letter store"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["index", "reason", "detail"],
+                    "properties": {
+                        "index": {"type": "integer", "description": "0-based position in the body"},
+                        "reason": {"type": "string", "enum": [r.value for r in Reason]},
+                        "detail": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
     "BatchResponse": {
         "type": "object",
         "required": ["results"],
@@ -114,6 +149,25 @@ def openapi() -> dict[str, Any]:
                         "content": {"application/json": {"schema": _ref("BatchRequest")}},
                     },
                     "responses": {"200": _json(_ref("BatchResponse"), "One result per user"), **_ERRORS},
+                }
+            },
+            "/v1/events": {
+                "post": {
+                    "summary": "Ingest events: valid ones go to the event stream, invalid ones to the "
+                    "dead-letter store with their reason",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"type": "array", "items": _ref("Event")}},
+                            "application/x-ndjson": {"schema": _ref("Event")},
+                        },
+                    },
+                    "responses": {
+                        "202": _json(_ref("EventsAccepted"), "Every item published or dead-lettered"),
+                        "400": _ERRORS["400"],
+                        "413": _json(_ref("Error"), "A body over 1 MiB"),
+                        "503": _json(_ref("Error"), "The event stream cannot be reached"),
+                    },
                 }
             },
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json(status, "Alive")}}},
