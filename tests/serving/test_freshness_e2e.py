@@ -1,0 +1,54 @@
+"""Issue 5 "Done when", for real: `pymk serve` and `pymk worker` as processes on one Redis, a connect
+``XADD``-ed to the stream, and both users' next recommendations stop listing each other within 1 s.
+
+The stack is :mod:`_freshness` (``benchmarks/``), the same one ``benchmarks/freshness_e2e.py`` times over
+hundreds of events.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from _freshness import Stack, build_home, get_items, mutual_pairs
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated"),
+]
+
+
+def test_a_streamed_connect_reaches_both_users_within_a_second(tmp_path: Path, redis_url: str) -> None:
+    home = build_home(tmp_path)
+    pairs = mutual_pairs(home)
+    assert len(pairs) >= 3, "the simulated lists should hold users listed in each other's lists"
+    stack = Stack(home, redis_url=redis_url).start()
+    try:
+        (a, b), (c, d) = pairs[0], pairs[-1]
+        assert b in get_items(stack.base, a) and a in get_items(stack.base, b)
+        seconds = stack.connect_and_wait(a, b)
+        assert seconds <= 1.0, f"connect visible after {seconds:.3f} s\n{stack.output()}"
+        # The others are untouched, and the change holds (it is not a one-off filter).
+        assert d in get_items(stack.base, c) and c in get_items(stack.base, d)
+        time.sleep(0.2)
+        assert b not in get_items(stack.base, a) and a not in get_items(stack.base, b)
+        # A block takes effect as fast; a deletion purges the user from every list.
+        (e, f) = pairs[len(pairs) // 2]
+        started = time.perf_counter()
+        stack.xadd({"event_id": "blk-1", "ts": time.time(), "type": "block", "actor": e, "target": f})
+        while f in get_items(stack.base, e) or e in get_items(stack.base, f):
+            assert time.perf_counter() - started < 1.0, f"block not visible in 1 s\n{stack.output()}"
+            time.sleep(0.005)
+        started = time.perf_counter()
+        stack.xadd(
+            {"event_id": "del-1", "ts": time.time(), "type": "delete_user", "actor": d, "target": None}
+        )
+        while get_items(stack.base, d) or d in get_items(stack.base, c):
+            assert time.perf_counter() - started < 1.0, f"delete not visible in 1 s\n{stack.output()}"
+            time.sleep(0.005)
+    finally:
+        stack.close()
