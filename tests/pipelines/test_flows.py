@@ -124,3 +124,12 @@ def test_schedules_are_deployments_built_without_a_server() -> None:
     crons = {name: [s.schedule.cron for s in d.schedules] for name, d in built.items()}
     assert crons == {"pymk-retrain-daily": [RETRAIN_CRON], "pymk-batch-hourly": [BATCH_CRON]}
     assert all(d.parameters == {"home": "/data/pymk"} for d in built.values())
+
+
+def test_demo_offers_the_retrain_flow() -> None:
+    from typer.testing import CliRunner
+
+    from pymk.cli import app
+
+    result = CliRunner().invoke(app, ["demo", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "--retrain-flow" in result.output

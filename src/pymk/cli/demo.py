@@ -2,7 +2,9 @@
 
 Simulates a social network and its activity stream, imports it into PYMK_HOME (event log, graph,
 dead-letter store), shows its shape next to the ranges real social data sets fall in, and evaluates the
-baselines with the DESIGN §4 protocol. Later stages (train, serve, stream, report) join as they land.
+baselines with the DESIGN §4 protocol. ``--retrain-flow`` then runs the Prefect retrain flow
+(:mod:`pymk.pipelines`: train, gate, precompute the lists, promote) once in-process; opt-in because it
+takes minutes at the default 20k users. Later stages (serve, stream, report) join as they land.
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ def demo_command(
     models: Annotated[
         str, typer.Option("--models", "-m", help="Models to evaluate, comma-separated.")
     ] = "popularity,recent,cn,aa,ra,ppr",
+    retrain_flow: Annotated[
+        bool,
+        typer.Option(
+            "--retrain-flow",
+            help="Then run the Prefect retrain flow once, in-process: train, gate, precompute the lists, "
+            "promote (minutes at 20k users).",
+        ),
+    ] = False,
     home: HomeOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -54,32 +64,56 @@ def demo_command(
         demo_dir.mkdir(parents=True, exist_ok=True)
         events_path = demo_dir / "events.jsonl"
         started = time.perf_counter()
+        steps = 5 if retrain_flow else 4
 
-        _step(1, f"simulating {users:,} users (seed {seed})")
+        _step(1, steps, f"simulating {users:,} users (seed {seed})")
         result = simulate_to_file(SimConfig(users=users, seed=seed), events_path, OutputFormat.JSONL)
         counts = ", ".join(f"{name} {n:,}" for name, n in result.counts().items() if n)
         console.print(f"{len(result):,} events ({counts}) -> {events_path}", highlight=False, soft_wrap=True)
 
-        _step(2, f"importing the events into {settings.home}")
+        _step(2, steps, f"importing the events into {settings.home}")
         report = run_import(events_path, Format.EVENTS_JSONL, settings, OnError.SKIP)
 
-        _step(3, "shape of the network next to real social data (DESIGN §4 split)")
+        _step(3, steps, "shape of the network next to real social data (DESIGN §4 split)")
         shape = graph_shape(split_interactions(as_interactions(result)), seed=seed)
         _print_shape(shape, TARGETS, in_targets(shape))
 
-        _step(4, "evaluating the baselines (DESIGN §4 protocol)")
+        _step(4, steps, "evaluating the baselines (DESIGN §4 protocol)")
         evaluation_path = demo_dir / "evaluation.json"
         evaluation = run_evaluation(events_path, Format.EVENTS_JSONL, [10, 20, 50], names, evaluation_path)
 
         summary_path = demo_dir / "summary.json"
         summary = {"shape": shape, "import": report.to_dict(), "evaluation": evaluation}
+        if retrain_flow:
+            _step(5, steps, "the retrain flow (Prefect, in-process): train → gate → lists → promote")
+            summary["retrain_flow"] = _run_retrain_flow(settings.home)
         summary_path.write_text(json.dumps(summary, indent=2) + "\n")
         _print_outputs(settings.home, events_path, evaluation_path, summary_path)
         console.print(f"[bold green]demo done[/] in {time.perf_counter() - started:.1f} s", highlight=False)
 
 
-def _step(number: int, text: str) -> None:
-    console.rule(f"[bold]{number}/4[/] {text}", align="left")
+def _step(number: int, total: int, text: str) -> None:
+    console.rule(f"[bold]{number}/{total}[/] {text}", align="left")
+
+
+def _run_retrain_flow(home: Path) -> dict[str, Any]:
+    """:func:`pymk.pipelines.retrain_flow` on ``home`` (Prefect starts a temporary local API)."""
+    import dataclasses
+    import os
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from pymk.pipelines import retrain_flow
+
+    outcome = retrain_flow(home=str(home))
+    if outcome.promoted:
+        recall = outcome.metrics.get("recall@20", float("nan"))
+        console.print(
+            f"[green]active:[/] {outcome.version} (holdout recall@20 {recall:.4f}, {outcome.lists:,} lists)",
+            highlight=False,
+        )
+    else:
+        console.print(f"[yellow]not promoted:[/] {outcome.gate or outcome.skipped}", highlight=False)
+    return dataclasses.asdict(outcome)
 
 
 def _print_shape(shape: dict[str, Any], targets: dict[str, tuple[float, float]], ok: dict[str, bool]) -> None:
