@@ -7,7 +7,9 @@ hundreds of events.
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -50,5 +52,19 @@ def test_a_streamed_connect_reaches_both_users_within_a_second(tmp_path: Path, r
         while get_items(stack.base, d) or d in get_items(stack.base, c):
             assert time.perf_counter() - started < 1.0, f"delete not visible in 1 s\n{stack.output()}"
             time.sleep(0.005)
+        # Events posted over HTTP take the same path: the server publishes them, the worker applies them.
+        # A user first seen there gets a cold-start list (not a 404), without whom it connected to.
+        assert get_items(stack.base, "newcomer") == []
+        posted = [
+            {"event_id": "http-1", "ts": time.time(), "type": "connect", "actor": "newcomer", "target": a}
+        ]
+        request = urllib.request.Request(f"{stack.base}/v1/events", data=json.dumps(posted).encode())
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 202 and json.loads(response.read())["accepted"] == 1
+        started = time.perf_counter()
+        while not (cold := get_items(stack.base, "newcomer", 10)):
+            assert time.perf_counter() - started < 1.0, f"no cold-start list in 1 s\n{stack.output()}"
+            time.sleep(0.005)
+        assert len(cold) == 10 and a not in cold and "newcomer" not in cold
     finally:
         stack.close()
