@@ -5,7 +5,10 @@ Sources (DESIGN §9 ``candidates/``):
 - ``fof``: friends-of-friends, the ``fof`` best by Adamic-Adar (mutual connections weighted by rarity);
 - ``ppr``: the ``ppr`` best by personalized PageRank (reaches beyond two hops);
 - ``gnn``: the ``gnn`` nearest by LightGCN embedding similarity (reaches users with no short path; none
-  when the scorer has no embeddings);
+  when the scorer has no embeddings). The search is exact — one dense product per batch of query users,
+  which the pair features need anyway — rather than an ANN index: every other block of a batch (PPR,
+  two-hop products) is already dense over all users, so an index would not shorten a request until the
+  rest of the scorer is sparse too, at millions of users;
 - ``active``: the ``active`` users with the highest decayed activity at ``t`` (same list for everyone);
 - ``popular``: the ``popular`` users of highest degree (cold-start backfill).
 
