@@ -76,6 +76,29 @@ def evaluate_command(
         float, typer.Option(help="Share of the rows (the latest ones) held out as test.")
     ] = 0.2,
     seed: Annotated[int, typer.Option(help="Shuffle seed for data without time (snap-static).")] = 0,
+    replay: Annotated[
+        bool,
+        typer.Option(
+            "--replay",
+            help="Replay the test rows in time order: hit@k of each new pair from the state of each "
+            "--refresh policy, with query counts, cold-start coverage and CPU cost (default models: "
+            "active7d and the baselines).",
+        ),
+    ] = False,
+    refresh: Annotated[
+        str,
+        typer.Option(help="With --replay: refresh policies (0 = real-time, 1h, 6h, 24h, 7d, ..., never)."),
+    ] = "0,1h,6h,24h,7d,never",
+    request_rate: Annotated[
+        float, typer.Option(help="With --replay: real-time requests per second, for the cost column.")
+    ] = 1.0,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --replay: also plot hit@k and cost against the refresh interval (PNG).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Evaluate recommenders on FILE with the DESIGN §4 protocol: time split, new-link recall@k and ndcg@k.
 
@@ -87,6 +110,23 @@ def evaluate_command(
         ks = parse_ks(k)
         if not 0.0 < test_fraction < 1.0:
             raise InvalidInput(f"--test-fraction must be between 0 and 1, got {test_fraction}")
+        if replay:
+            from pymk.cli.evaluate_replay import REPLAY_MODELS, run_replay
+
+            names = parse_models(REPLAY_MODELS if models == DEFAULT_MODELS else models)
+            run_replay(
+                file,
+                fmt_,
+                ks,
+                names,
+                json_out,
+                refresh=refresh,
+                request_rate=request_rate,
+                plot=plot,
+                test_fraction=test_fraction,
+                seed=seed,
+            )
+            return
         run_evaluation(file, fmt_, ks, parse_models(models), json_out, test_fraction=test_fraction, seed=seed)
 
 

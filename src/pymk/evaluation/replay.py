@@ -352,11 +352,13 @@ def replay(
     ks: Sequence[int],
     *,
     progress: ReplayProgress | None = None,
+    after_fit: Callable[[str, StateModel], None] | None = None,
 ) -> dict[str, Any]:
     """Fit each model once on the train state, then replay every policy.
 
     Returns ``{"dataset": {...}, "protocol": {...}, "policies": {policy: {model: result}}}`` with the
-    results of :func:`replay_model` plus ``fit_seconds``.
+    results of :func:`replay_model` plus ``fit_seconds``. ``after_fit(name, model)`` runs after each fit,
+    before the replays (e.g. to measure costs on the train state).
     """
     policies = list(policies)
     queries = {p.name: build_queries(data, p) for p in policies}
@@ -367,6 +369,8 @@ def replay(
         start = time.perf_counter()
         model.fit(train)
         fit_s = time.perf_counter() - start
+        if after_fit is not None:
+            after_fit(name, model)
         for p in policies:
             res = replay_model(
                 data, model, p, ks, queries=queries[p.name], label=f"{name} {p.name}", progress=progress
