@@ -18,7 +18,7 @@ RUN pip install --index-url ${TORCH_INDEX} torch==2.13.0
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip wheel --no-deps --wheel-dir /dist . \
- && pip install --extra-index-url ${TORCH_INDEX} "$(ls /dist/pymk-*.whl)[services]" \
+ && pip install --extra-index-url ${TORCH_INDEX} "$(ls /dist/pymk-*.whl)[services,ray]" \
  && pip check
 
 FROM ${PYTHON_IMAGE} AS runtime

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pymk.cli.common import ConfigOption, HomeOption, console, settings_from, user_errors
+
+
+class Engine(StrEnum):
+    """Where the users are scored."""
+
+    LOCAL = "local"
+    RAY = "ray"
+
 
 _HELP = """Precompute the top-k recommendations of every user with the active model version.
 
@@ -28,6 +37,21 @@ def batch_command(
         typer.Option(min=1, help="Worker processes (default: one per core).", show_default=False),
     ] = None,
     chunk: Annotated[int, typer.Option(min=1, help="Users scored per task.")] = 512,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="local: worker processes on this machine; ray: actors of a Ray cluster sharing one "
+            "loaded model through the object store (needs pymk[ray])."
+        ),
+    ] = Engine.LOCAL,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster to join ('auto', ray://host:10001); default: a local Ray for this run.",
+            show_default=False,
+        ),
+    ] = None,
     home: HomeOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -48,7 +72,14 @@ def batch_command(
                 if phase == "score":
                     bar.update(task, description="scoring users", completed=done, total=total)
 
-            run = run_batch(settings, k=k, workers=workers, chunk=chunk, progress=progress)
+            if engine is Engine.RAY:
+                from pymk.scaleout.ray_batch import run_batch_ray
+
+                run = run_batch_ray(
+                    settings, k=k, workers=workers, chunk=chunk, address=ray_address, progress=progress
+                )
+            else:
+                run = run_batch(settings, k=k, workers=workers, chunk=chunk, progress=progress)
     info = run.info
     console.print(
         f"precomputed {info.users} lists of up to {info.k} with model {info.model_version} in "
