@@ -172,3 +172,21 @@ def test_collegemsg_active7d_matches_the_independent_figures() -> None:
         got = res["policies"][name]["active7d"]
         assert got["hit@20"] == pytest.approx(hit, abs=0.01), name
         assert got["queries"] == counts[name], name
+
+
+def test_pymk_keeps_its_ranker_and_rebuilds_the_snapshot_per_state(tmp_path: Path) -> None:
+    from pymk.evaluation.replay_models import PymkState
+    from pymk.models.pipeline import PipelineConfig
+
+    path = random_temporal_file(tmp_path / "r.txt", seed=1, n_users=60, n_rows=400)
+    data = ReplayData.build(load_interactions(path, Format.SNAP_TEMPORAL))
+    model = PymkState(PipelineConfig(gnn=None, train_users=200, negatives=20))
+    model.fit(data.state(data.n_train, data.train_end()))
+    ranker = model.pipeline.ranker
+    users = np.arange(4, dtype=np.int32)
+    before = model.score(users)
+    assert before.shape == (4, data.known(data.n_train))
+    model.restate(data.state(len(data.clock), float(data.clock[-1]) + 1.0))
+    after = model.score(users)
+    assert after.shape == (4, data.n_users) and model.pipeline.ranker is ranker
+    assert not np.array_equal(before, after[:, : before.shape[1]])

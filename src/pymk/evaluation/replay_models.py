@@ -11,12 +11,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pymk.evaluation.model import EvalModel
 from pymk.evaluation.protocol import Split, _pair_keys, _sorted_unique
 from pymk.evaluation.replay import ReplayState, StateModel
+
+if TYPE_CHECKING:
+    from pymk.models.pipeline import PipelineConfig
 
 #: ``active7d``'s look-back, seconds.
 WEEK = 7 * 86400.0
@@ -109,10 +113,10 @@ class Refit:
 class PymkState:
     """The pymk pipeline: ranker learned on the train state, snapshot rebuilt at every refresh."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: PipelineConfig | None = None) -> None:
         from pymk.models.pipeline import PymkPipeline
 
-        self.pipeline = PymkPipeline()
+        self.pipeline = PymkPipeline(config)
         self._gnn: np.ndarray | None = None
         self._n = 0
 
