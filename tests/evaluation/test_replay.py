@@ -190,3 +190,13 @@ def test_pymk_keeps_its_ranker_and_rebuilds_the_snapshot_per_state(tmp_path: Pat
     after = model.score(users)
     assert after.shape == (4, data.n_users) and model.pipeline.ranker is ranker
     assert not np.array_equal(before, after[:, : before.shape[1]])
+
+
+def test_untimed_rows_replay_in_the_shuffled_order_with_positions_as_clock(tmp_path: Path) -> None:
+    path = tmp_path / "static.txt"
+    path.write_text("".join(f"{u} {v}\n" for u, v in [(1, 2), (2, 3), (3, 4), (4, 1), (1, 3), (2, 4)]))
+    inter = load_interactions(path, Format.SNAP_STATIC)
+    data = ReplayData.build(inter)
+    assert data.clock.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] and data.n_train == 4
+    never = build_queries(data, NEVER)
+    assert never.user.shape[0] == split_interactions(inter).truth_pairs

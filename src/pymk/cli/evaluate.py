@@ -104,6 +104,10 @@ def evaluate_command(
 
     Trains on the first (1 - test fraction) of the rows in time order and asks each model to rank all
     train users for every user who gains a new neighbour in the rest. Prints a table; --json saves it.
+
+    With --replay, the rest is replayed in time order instead: each new pair is a query for both users,
+    answered from the state of each --refresh policy (real-time, every D, never); see
+    pymk.evaluation.replay.
     """
     with user_errors():
         fmt_ = parse_format(fmt)

@@ -93,10 +93,10 @@ class ReplayData:
         n = len(inter)
         if inter.static:
             order = np.random.default_rng(seed).permutation(n)
-            clock = np.arange(n, dtype=np.float64)
         else:
             order = np.argsort(inter.ts, kind="stable")
-            clock = inter.ts[order]
+        timed = not inter.static and bool(np.isfinite(inter.ts).all())
+        clock = inter.ts[order] if timed else np.arange(n, dtype=np.float64)  # untimed: the row position
         seq = np.column_stack([inter.src[order], inter.dst[order]]).ravel()
         by_id = np.argsort(seq, kind="stable")
         ids_sorted = seq[by_id]
