@@ -50,8 +50,12 @@ class PipelineConfig:
     ppr_iterations: int = 10
     embedding_dim: int = 32
     #: LightGCN embeddings behind the ``gnn`` feature and candidate source, retrained on every snapshot
-    #: (each slice start and the end of the rows); ``None`` turns both off (the ablation).
-    gnn: EmbeddingConfig | None = field(default_factory=lambda: EmbeddingConfig(max_samples=2_000_000))
+    #: (each slice start and the end of the rows); ``None`` (the default) turns both off. Off because the
+    #: ablation (benchmarks/RESULTS.md) found no gain worth its cost: recall@20 with / without on
+    #: CollegeMsg .172/.164, bitcoin-otc .2345/.2344, ego-Facebook .682/.681, sx-askubuntu .0725/.0723,
+    #: simulator .121/.122, while sx-askubuntu's fit took 478 s against 81 s and scoring 159 s against 64 s.
+    #: ``EmbeddingConfig(max_samples=2_000_000)`` is the setting measured there.
+    gnn: EmbeddingConfig | None = None
     batch: int = 128
     seed: int = 0
     #: Further objectives trained on the same examples; their per-user standardised scores are summed.
