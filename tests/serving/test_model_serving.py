@@ -29,6 +29,7 @@ from pymk.models.bundle import config_from_dict, load_bundle
 from pymk.registry import NewVersion, open_registry
 from pymk.serving.batch import run_batch
 from pymk.serving.bootstrap import build_service, load_model
+from pymk.serving.fresh_fof import SnapshotGraph
 from pymk.serving.http import create_app
 from pymk.serving.lists_mmap import MmapListStore
 from pymk.serving.model import REASON_NAMES, ModelRecommender
@@ -225,7 +226,18 @@ def test_hybrid_drops_fresh_connections_and_keeps_k(batched: Home) -> None:
         _, after = client.request("GET", f"/v1/users/{batched.user}/recommendations?k=5")
         ids = [i["user_id"] for i in after["items"]]
         assert first not in ids and second not in ids and len(ids) == 5
-        assert ids[:3] == [i["user_id"] for i in before["items"][2:]]
+        # The stored items keep their order; slot 1 is a friend of the new friend (fresh FoF), with its
+        # mutual connections, who is no friend of the user's.
+        stored = [i["user_id"] for i in after["items"] if "source" not in i]
+        assert stored[:3] == [i["user_id"] for i in before["items"][2:]] and len(stored) == 4
+        fresh = after["items"][1]
+        assert fresh["source"] == "realtime" and fresh["reasons"]["mutual_connections"] >= 1
+        snap = SnapshotGraph.of(service.models.routing.control if service.models else None)
+        assert snap is not None
+        index = {u: i for i, u in enumerate(batched.user_ids)}
+        c, u = index[fresh["user_id"]], index[batched.user]
+        assert c in snap.row(index[first]).tolist() and c not in snap.row(u).tolist()
+        assert not load_graph(batched.settings.home).has_edge(u, c)
         assert client.request("GET", f"/v1/users/{second}/recommendations")[0] == 404
         status, batch = client.request(
             "POST", "/v1/recommendations:batch", json.dumps({"user_ids": [batched.user], "k": 5}).encode()

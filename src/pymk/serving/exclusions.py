@@ -28,6 +28,11 @@ class ExclusionSource(Protocol):
         """Whether ``user_id`` was deleted (it gets no list at all)."""
         ...
 
+    def connected(self, user_id: str, since: float) -> list[str]:
+        """Users that connected with ``user_id`` at or after ``since`` and did not disconnect since,
+        oldest first (each once): its fresh neighbours, which bring fresh candidates."""
+        ...
+
 
 class MemoryExclusions:
     """An in-process :class:`ExclusionSource`; thread-safe. Memory grows with the changes recorded, so a
@@ -76,6 +81,13 @@ class MemoryExclusions:
 
     def deleted(self, user_id: str) -> bool:
         return user_id in self._deleted
+
+    def connected(self, user_id: str, since: float) -> list[str]:
+        with self._lock:
+            found = [
+                other for at, other, kind in self._pairs.get(user_id, ()) if kind == "connect" and at >= since
+            ]
+        return list(dict.fromkeys(found))
 
     def forget(self, before: float) -> None:
         """Drop pair changes older than ``before`` (deletions are final and kept)."""

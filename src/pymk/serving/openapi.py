@@ -41,6 +41,12 @@ _SCHEMAS: dict[str, Any] = {
             "user_id": {"type": "string"},
             "score": {"type": "number"},
             "reasons": {"type": "object", "additionalProperties": {"type": "number"}},
+            "source": {
+                "type": "string",
+                "enum": ["realtime"],
+                "description": "Only on an item the hybrid path added to a stored list: a friend of a "
+                "fresh connection of the user's, with its mutual connections as the reason",
+            },
         },
     },
     "Recommendations": {

@@ -5,9 +5,10 @@ Validates ``k`` and batch sizes and answers each user in one of three modes (``s
 - ``precomputed``: the stored list as it is (the fastest path: bytes copied from the store);
 - ``hybrid`` (the default): the stored list re-filtered with fresh state, dropping users that the
   :class:`~pymk.serving.exclusions.ExclusionSource` says became connected, blocked or deleted since the
-  list was computed. When the user's model version (the active one, or the A/B challenger) is not the
-  one that computed the lists (a promote since the last ``pymk batch``), the model answers in real time
-  instead, under the latency budget;
+  list was computed, and adding the friends of its fresh connections (:mod:`~pymk.serving.fresh_fof`:
+  after A connects to B, B's friends reach A's list). When the user's model version (the active one, or
+  the A/B challenger) is not the one that computed the lists (a promote since the last ``pymk batch``),
+  the model answers in real time instead, under the latency budget;
 - ``realtime``: the model computes the list on request (:class:`~pymk.serving.recommender.Recommender`,
   the same code ``pymk batch`` runs), filtered the same way.
 
@@ -37,6 +38,7 @@ import orjson
 
 from pymk.errors import InvalidInput, NotFound, PayloadTooLarge
 from pymk.serving.exclusions import ExclusionSource
+from pymk.serving.fresh_fof import SnapshotGraph, candidates, merge
 from pymk.serving.lifecycle import LoadedModel, ModelSlot, Routing
 from pymk.serving.lists import ListsInfo, ListStore, StoredList, encode_items
 from pymk.serving.recommender import MAX_K, TopK
@@ -186,13 +188,16 @@ class RecommendationService:
         ex = self.exclusions
         stored = self.store.get_many(user_ids, k)
         out: list[StoredList | NotFound | None] = []
+        routed: list[LoadedModel | None] = []
         want: dict[str, list[int]] = {}  # model version -> positions the model answers in real time
         models: dict[str, LoadedModel] = {}
         for pos, (user, found) in enumerate(zip(user_ids, stored, strict=True)):
             if ex is not None and ex.deleted(user):
                 out.append(_unknown(user))
+                routed.append(None)
                 continue
             model = routing.model_for(user)
+            routed.append(model)
             if model is not None and user in model.index:
                 if self.mode == "realtime" or found is None or found.model_version != model.version:
                     want.setdefault(model.version, []).append(pos)
@@ -206,8 +211,8 @@ class RecommendationService:
                 if lst is not None:
                     out[p] = lst
         return [
-            self._fresh(u, f, k) if isinstance(f, StoredList) else f if f is not None else self._cold(u, k)
-            for u, f in zip(user_ids, out, strict=True)
+            self._fresh(u, f, k, m) if isinstance(f, StoredList) else f if f is not None else self._cold(u, k)
+            for u, f, m in zip(user_ids, out, routed, strict=True)
         ]
 
     def _cold(self, user: str, k: int) -> StoredList | NotFound:
@@ -220,8 +225,9 @@ class RecommendationService:
         found = self.cold_start(user, min(MAX_K, k + len(hidden)))
         return _unknown(user) if found is None else without(found, frozenset(hidden), k)
 
-    def _fresh(self, user: str, found: StoredList, k: int) -> StoredList:
-        """``found`` minus what changed since it was computed (re-read wider when items drop out)."""
+    def _fresh(self, user: str, found: StoredList, k: int, model: LoadedModel | None) -> StoredList:
+        """``found`` minus what changed since it was computed (re-read wider when items drop out), plus
+        the friends of ``user``'s fresh neighbours in ``model``'s graph (:mod:`pymk.serving.fresh_fof`)."""
         if self.exclusions is None:
             return found
         hidden = self.exclusions.hidden(user, found.computed_at)
@@ -231,7 +237,10 @@ class RecommendationService:
             wider = self.store.get(user, min(MAX_K, k + len(hidden)))
             if wider is not None and wider.model_version == found.model_version:
                 found = wider
-        return without(found, hidden, k)
+        kept = without(found, hidden, k)
+        shown = {d["user_id"] for d in kept.item_dicts()}
+        fresh = candidates(user, found.computed_at, self.exclusions, SnapshotGraph.of(model), shown)
+        return merge(kept, fresh, k)
 
     def _realtime(
         self, model: LoadedModel, users: list[str], k: int, fallback: bool
