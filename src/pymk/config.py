@@ -103,6 +103,24 @@ class Settings(BaseSettings):
     )
     seed: int = Field(default=0, description="Default random seed for everything stochastic.")
     log_level: str = Field(default="INFO", description="Python logging level name.")
+    log_sample_rate: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="Share of successful requests `pymk serve` writes a JSON log line for (errors: all).",
+    )
+    metrics_flush_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often a serving process moves its request counts into /metrics (how late a "
+        "scrape may see another worker process).",
+    )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of `pymk worker`'s Prometheus /metrics endpoint (None: no endpoint).",
+    )
     max_id_length: int = Field(default=128, ge=1, description="Longest accepted user id, in characters.")
     max_props_bytes: int = Field(
         default=4096, ge=0, description="Largest accepted event props, as JSON bytes."

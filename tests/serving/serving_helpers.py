@@ -80,5 +80,6 @@ class AsgiClient:
             sent.append(message)
 
         asyncio.run(self.app(scope, receive, send))
-        assert sent[0]["headers"] == [(b"content-type", b"application/json")]
+        headers = dict(sent[0]["headers"])
+        assert headers[b"content-type"] == b"application/json" and headers[b"x-request-id"]
         return sent[0]["status"], orjson.loads(sent[1]["body"])

@@ -26,6 +26,9 @@ connects, blocks and deletions applied by `pymk worker` reach every answer withi
 first seen in the stream get a cold-start list. POST /v1/events publishes valid events to PYMK_EVENTS_URL
 (invalid ones go to the dead-letter store). gRPC runs in its own process
 on --grpc-port unless --no-grpc. Every worker process loads the model itself (memory x workers).
+GET /metrics (Prometheus) adds up every worker process (files under PYMK_HOME/.metrics/<port>, emptied at
+start); logs are JSON lines on stderr at PYMK_LOG_LEVEL, one per error and per PYMK_LOG_SAMPLE_RATE of
+the other requests, each with its X-Request-Id.
 """
 
 
@@ -81,6 +84,12 @@ def serve_command(
         console.print(f"serving model {info.model_version}: lists of {info.users} users, k <= {info.k}")
     # Workers and the gRPC process build their own settings from the environment: hand them ours.
     os.environ["PYMK_HOME"] = str(settings.home.resolve())
+    # Before any worker starts: every process writes its metrics there, /metrics adds them up.
+    from pymk.monitoring.logs import configure_logging
+    from pymk.monitoring.metrics import use_multiprocess_dir
+
+    configure_logging(settings.log_level)
+    metrics_dir = use_multiprocess_dir(settings.home.resolve() / ".metrics" / str(port))
     if config is not None:
         os.environ["PYMK_CONFIG"] = str(config.resolve())
 
@@ -94,7 +103,8 @@ def serve_command(
         )
         child.start()
         console.print(f"gRPC on {host}:{grpc_port}")
-    console.print(f"HTTP on http://{host}:{port} (OpenAPI at /openapi.json)")
+    console.print(f"HTTP on http://{host}:{port} (OpenAPI at /openapi.json, metrics at /metrics)")
+    console.print(f"metrics of the worker processes under {metrics_dir}", highlight=False)
     try:
         Granian(
             "pymk.serving.http:app_from_env",

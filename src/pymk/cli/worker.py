@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -25,6 +26,8 @@ acknowledge them. Killed at any moment and restarted, it ends as if it had run o
 Examples: pymk worker --events-url 'redis://127.0.0.1:6379/0?stream=pymk:events' --idle-exit 5
           pymk worker --events-url file:stream/events.jsonl --max-events 100000
 """
+
+log = logging.getLogger("pymk.worker")
 
 #: Query parameters that name a consumer, not the stream (left out of the stream's name).
 _CONSUMER_PARAMS = {"consumer", "claim_idle", "claim_every", "state", "follow", "partitions"}
@@ -64,13 +67,27 @@ def worker_command(
         float | None,
         typer.Option("--idle-exit", help="Stop once no record arrived for this many seconds.", min=0),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve Prometheus /metrics on this port (default: PYMK_WORKER_METRICS_PORT; unset: none).",
+            min=0,
+            max=65535,
+        ),
+    ] = None,
     home: HomeOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Consume the event stream into PYMK_HOME and the online store."""
     with user_errors():
         settings = settings_from(home, config)
-        overrides = {"events_url": events_url, "online_url": online_url, "worker_batch_size": batch_size}
+        overrides = {
+            "events_url": events_url,
+            "online_url": online_url,
+            "worker_batch_size": batch_size,
+            "worker_metrics_port": metrics_port,
+        }
         settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
         report = run_worker(settings, max_events=max_events, idle_exit=idle_exit)
     console.print(
@@ -89,7 +106,7 @@ def _freshness(report: WorkerReport) -> str:
 
 
 class _BatchLog:
-    """One progress line per second at most: records/s, applied, rejected, lag, freshness."""
+    """One progress log line per second at most: records/s, applied, rejected, lag, freshness."""
 
     def __init__(self) -> None:
         self.at = time.monotonic()
@@ -104,11 +121,17 @@ class _BatchLog:
             return
         rate = self.records / max(now - self.at, 1e-9)
         fresh = f"{batch.freshness_s:.3f} s" if batch.freshness_s is not None else "-"
-        console.print(
+        log.info(
             f"worker: {rate:,.0f} records/s, {self.applied:,} applied, {self.rejected:,} dead-lettered, "
             f"lag {batch.lag if batch.lag is not None else '?'}, freshness {fresh}"
             + (" (finished a batch a killed worker had started)" if batch.redo else ""),
-            highlight=False,
+            extra={
+                "records": self.records,
+                "applied": self.applied,
+                "rejected": self.rejected,
+                "lag": batch.lag,
+                "freshness_s": batch.freshness_s,
+            },
         )
         self.at, self.records, self.applied, self.rejected = now, 0, 0, 0
 
@@ -121,16 +144,24 @@ def run_worker(
     hooks: Sequence[BatchHook] = (),
 ) -> WorkerReport:
     """Open the source and stores ``settings`` name, hold the home's lock and run the worker, with the
-    per-second log line and then ``hooks`` called after each batch (see :mod:`pymk.stream.worker`, e.g. a
-    list refresh for ``report.touched``); SIGTERM and SIGINT stop it after the current batch."""
+    per-second log line (JSON, at ``log_level``), the metrics hook (with ``worker_metrics_port``, served on
+    that port) and then ``hooks`` called after each batch (see :mod:`pymk.stream.worker`, e.g. a list
+    refresh for ``report.touched``); SIGTERM and SIGINT stop it after the current batch."""
     from pymk import stores
     from pymk.events.validation import Limits
+    from pymk.monitoring.logs import configure_logging
+    from pymk.monitoring.worker import WorkerMetrics
     from pymk.online import open_online
     from pymk.stream import open_source
     from pymk.stream.worker import Worker, home_lock, stall_from_env
 
+    configure_logging(settings.log_level)
     url = settings.resolve(settings.events_url)
     name, group = stream_name(url)
+    metrics = WorkerMetrics()
+    if settings.worker_metrics_port is not None:
+        port = metrics.serve(settings.worker_metrics_port)
+        log.info(f"worker metrics on :{port}/metrics")
     stop = {"now": False}
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -155,7 +186,7 @@ def run_worker(
                 batch_size=settings.worker_batch_size,
                 poll_s=settings.worker_poll_s,
                 limits=Limits(settings.max_id_length, settings.max_props_bytes),
-                hooks=[_BatchLog(), *hooks],
+                hooks=[_BatchLog(), metrics, *hooks],
                 stall=stall_from_env(),
             )
             return worker.run(max_events=max_events, idle_exit=idle_exit, should_stop=lambda: stop["now"])

@@ -37,7 +37,8 @@ import fcntl
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +68,9 @@ class BatchReport:
     its records are delivered again, and counted, as duplicates); ``touched``: see the module
     doc; ``lag``: records of the stream the group had not acked when last measured (``None``: unknown);
     ``freshness_s``: the largest processing time minus event time among the applied events, seconds;
-    ``redo``: a batch a killed worker had started, finished on restart."""
+    ``redo``: a batch a killed worker had started, finished on restart; ``rejected_by_reason``: the
+    dead letters this batch stored, per reason code; ``freshness_each``: processing time minus event
+    time of every applied event, seconds, in batch order (the metrics' freshness histogram)."""
 
     records: int
     applied: int
@@ -78,6 +81,8 @@ class BatchReport:
     lag: int | None
     freshness_s: float | None
     redo: bool = False
+    rejected_by_reason: Mapping[str, int] = field(default_factory=dict)
+    freshness_each: tuple[float, ...] = ()
 
 
 BatchHook = Callable[[BatchReport], None]
@@ -222,6 +227,7 @@ class Worker:
         if writes:
             clear_journal(self.journal_path)
         now = time.time()
+        freshness = tuple(now - e.ts for e in events)
         report = BatchReport(
             records=len(records),
             applied=len(events),
@@ -230,8 +236,10 @@ class Worker:
             touched=touched,
             seconds=time.perf_counter() - started,
             lag=self._measure_lag(),
-            freshness_s=max((now - e.ts for e in events), default=None),
+            freshness_s=max(freshness, default=None),
             redo=redo,
+            rejected_by_reason=Counter(letter.reason for letter in journal.letters),
+            freshness_each=freshness,
         )
         for hook in self.hooks:
             hook(report)

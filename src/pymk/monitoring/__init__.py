@@ -1,0 +1,8 @@
+"""Monitoring: Prometheus metrics of ``pymk serve`` and ``pymk worker`` and their JSON log lines.
+
+- :mod:`pymk.monitoring.metrics`: the metric families, multi-process setup and the ``/metrics`` text;
+- :mod:`pymk.monitoring.recorder`: the serving hot path's cheap per-process accumulation, flushed to
+  the metrics about once a second;
+- :mod:`pymk.monitoring.worker`: the batch hook that turns ``pymk worker``'s reports into metrics;
+- :mod:`pymk.monitoring.logs`: one JSON-lines formatter and the sampled request log.
+"""
