@@ -5,7 +5,8 @@ Shared by ``tests/serving/test_freshness_e2e.py`` (one event, a 1 s bound) and
 a simulated network + ``pymk train`` (a tiny pipeline) + ``pymk batch``; :class:`Stack` starts the
 server and the worker on one Redis event stream and online store (under a fresh key prefix) the way
 issue 5's "Done when" configures them; :func:`mutual_pairs` finds users listed in each other's lists;
-:meth:`Stack.connect_and_wait` ``XADD``\\ s a ``connect`` and times until neither user lists the other.
+:meth:`Stack.connect_and_wait` ``XADD``\\ s a ``connect`` and times until neither user lists the other
+(and, given them, one of B's friends is in A's list: :func:`friends` reads them from the events).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,22 @@ def mutual_pairs(home: Path, k: int = 30) -> list[tuple[str, str]]:
     return sorted(
         {(min(a, b), max(a, b)) for a, items in lists.items() for b in items if a in lists.get(b, ())}
     )
+
+
+def friends(home: Path) -> dict[str, set[str]]:
+    """Each user's neighbours in the simulated events under ``home``'s parent: the pairs of interaction
+    events (connect, follow, message, like), the graph the model's snapshot is built from."""
+    from pymk.events.schema import INTERACTION_TYPES
+
+    kinds = {t.value for t in INTERACTION_TYPES}
+    out: dict[str, set[str]] = {}
+    with open(home.parent / "events.jsonl", encoding="utf-8") as lines:
+        for line in lines:
+            e = json.loads(line)
+            if e.get("type") in kinds and e.get("target") is not None and e["actor"] != e["target"]:
+                out.setdefault(e["actor"], set()).add(e["target"])
+                out.setdefault(e["target"], set()).add(e["actor"])
+    return out
 
 
 def _free_port() -> int:
@@ -163,11 +181,15 @@ class Stack:
         finally:
             client.close()
 
-    def connect_and_wait(self, a: str, b: str, *, timeout: float = 5.0, k: int = 30) -> float:
-        """``XADD`` a connect between ``a`` and ``b``; seconds until neither GET lists the other
-        (``timeout`` + 1 when they still do after ``timeout``)."""
+    def connect_and_wait(
+        self, a: str, b: str, *, timeout: float = 5.0, k: int = 30, new_for_a: Collection[str] = ()
+    ) -> float:
+        """``XADD`` a connect between ``a`` and ``b``; seconds until neither GET lists the other and, when
+        ``new_for_a`` (e.g. ``b``'s friends that are not ``a``'s) holds users missing from ``a``'s list
+        before the event, one of them is in it (``timeout`` + 1 when that takes longer than ``timeout``)."""
         import redis
 
+        wanted = set(new_for_a) - set(get_items(self.base, a, k))
         client = redis.Redis.from_url(self.redis_url)
         event = {
             "event_id": f"fresh-{uuid.uuid4().hex}",
@@ -181,8 +203,10 @@ class Stack:
             client.xadd(self.stream, {"event": json.dumps(event)})
             while True:
                 elapsed = time.perf_counter() - started
-                if b not in get_items(self.base, a, k) and a not in get_items(self.base, b, k):
-                    return elapsed
+                listed = get_items(self.base, a, k)
+                if b not in listed and a not in get_items(self.base, b, k):
+                    if not wanted or wanted.intersection(listed):
+                        return elapsed
                 if elapsed > timeout:
                     return timeout + 1.0
                 time.sleep(0.002)

@@ -1,5 +1,6 @@
 """Issue 5 "Done when", for real: `pymk serve` and `pymk worker` as processes on one Redis, a connect
-``XADD``-ed to the stream, and both users' next recommendations stop listing each other within 1 s.
+``XADD``-ed to the stream, and within 1 s both users' next recommendations stop listing each other and
+one of B's friends (not A's) appears in A's.
 
 The stack is :mod:`_freshness` (``benchmarks/``), the same one ``benchmarks/freshness_e2e.py`` times over
 hundreds of events.
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from _freshness import Stack, build_home, get_items, mutual_pairs
+from _freshness import Stack, build_home, friends, get_items, mutual_pairs
 
 pytestmark = [
     pytest.mark.integration,
@@ -32,8 +33,13 @@ def test_a_streamed_connect_reaches_both_users_within_a_second(tmp_path: Path, r
     try:
         (a, b), (c, d) = pairs[0], pairs[-1]
         assert b in get_items(stack.base, a) and a in get_items(stack.base, b)
-        seconds = stack.connect_and_wait(a, b)
+        # B's friends that are not A's and not in A's list yet: one of them must reach A's list.
+        graph = friends(home)
+        new_for_a = graph.get(b, set()) - graph.get(a, set()) - {a} - set(get_items(stack.base, a))
+        assert new_for_a, "B should have friends A neither has nor is shown"
+        seconds = stack.connect_and_wait(a, b, new_for_a=new_for_a)
         assert seconds <= 1.0, f"connect visible after {seconds:.3f} s\n{stack.output()}"
+        assert new_for_a & set(get_items(stack.base, a))
         # The others are untouched, and the change holds (it is not a one-off filter).
         assert d in get_items(stack.base, c) and c in get_items(stack.base, d)
         time.sleep(0.2)
