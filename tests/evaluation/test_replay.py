@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from eval_helpers import random_temporal_file
 
+from _data import eval_data_dir  # benchmarks/_data.py, on pytest's pythonpath
 from pymk.errors import InvalidInput
 from pymk.evaluation.protocol import load_interactions, split_interactions
 from pymk.evaluation.replay import (
@@ -158,10 +159,10 @@ def test_parse_policies() -> None:
             parse_policies(bad)
 
 
-COLLEGE = Path(__file__).resolve().parents[3] / "shared" / "eval-data" / "CollegeMsg" / "CollegeMsg.txt"
+COLLEGE = eval_data_dir() / "CollegeMsg" / "CollegeMsg.txt"
 
 
-@pytest.mark.skipif(not COLLEGE.is_file(), reason="CollegeMsg is not in ../shared/eval-data")
+@pytest.mark.skipif(not COLLEGE.is_file(), reason="shared eval-data not present")
 def test_collegemsg_active7d_matches_the_independent_figures() -> None:
     # Issue 8's independent figures (hit@20, within 0.01); the query counts are this implementation's.
     want = {"0": 0.249, "1h": 0.213, "24h": 0.206, "7d": 0.177, "never": 0.122}
