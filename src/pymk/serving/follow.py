@@ -23,7 +23,8 @@ right after a connect holds the same candidates, minus the same now-connected us
 re-filtering serves (the stored list is read wider to keep ``k`` items) — and it costs ~5 ms per user
 (tiny model, 1,000 users: a connect touches a median of 30 users, 151 ms; p99 429 ms), where a
 5,000-record batch touches thousands, against a worker that applies 10^5 events/s. New candidates
-(B's friends for A after A connects to B) need the model's graph to change: a promote, or `pymk batch`.
+(B's friends for A after A connects to B) come from the same followed connects, in the request path
+(:mod:`pymk.serving.fresh_fof`: B's neighbours in the model's snapshot plus B's fresh connects).
 """
 
 from __future__ import annotations
