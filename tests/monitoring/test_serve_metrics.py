@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def _record_in_child(path: str, status: int, n: int) -> None:
     recorder = RequestRecorder(ServeMetrics(), versions=lambda: ["v1"])
     for _ in range(n):
         recorder.started()
-        recorder.record("recommendations", "precomputed", status, 0.003, (20,), ("precomputed",))
+        recorder.record("recommendations", "precomputed", status, 0.003, 20, 0.0)
     recorder.close()
 
 
@@ -118,3 +119,24 @@ def test_counts_of_two_processes_add_up(tmp_path: Path) -> None:
     latency = frozenset({"endpoint": "recommendations", "source": "precomputed", "le": "0.005"}.items())
     assert got[("pymk_http_request_duration_seconds_bucket", latency)] == 14
     assert got[("pymk_recommendation_lists_total", frozenset({"source": "precomputed"}.items()))] == 14
+
+
+def test_the_loop_timer_flushes_an_idle_process() -> None:
+    metrics = ServeMetrics()
+    recorder = RequestRecorder(metrics, flush_s=0.05)
+
+    async def idle_after_one_request() -> None:
+        recorder.start(asyncio.get_running_loop())
+        recorder.started()
+        recorder.record("healthz", "none", 200, 0.001, -1, 0.0)
+        assert value() is None  # not flushed yet: the request did not find a flush due
+        await asyncio.sleep(0.2)
+        assert value() == 1  # the timer flushed without another request
+        recorder.close()
+
+    def value() -> float | None:
+        return metrics.registry.get_sample_value(
+            "pymk_http_requests_total", {"endpoint": "healthz", "status": "200"}
+        )
+
+    asyncio.run(idle_after_one_request())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import sys
 from datetime import UTC, datetime
 from itertools import count
@@ -74,32 +73,32 @@ def configure_logging(level: str) -> None:
 
 
 class RequestIds:
-    """Request ids: an incoming ``X-Request-Id`` when it is printable ASCII of at most 128 characters,
-    else ``<12 hex of this process>-<counter in hex>`` (unique without a random draw per request)."""
+    """Request ids, as the bytes of the ``X-Request-Id`` header: the incoming one when it is printable
+    ASCII of at most 128 characters, else ``<12 hex of this process>-<counter in hex>`` (unique without a
+    random draw per request)."""
 
     def __init__(self) -> None:
-        self._prefix = os.urandom(6).hex()
+        self._prefix = os.urandom(6).hex().encode()
         self._next = count(1)
 
-    def __call__(self, incoming: bytes | None) -> str:
-        if incoming and len(incoming) <= MAX_REQUEST_ID and incoming.isascii():
-            text = incoming.decode("ascii")
-            if text.isprintable():
-                return text
-        return f"{self._prefix}-{next(self._next):x}"
+    def __call__(self, incoming: bytes | None) -> bytes:
+        if (
+            incoming
+            and len(incoming) <= MAX_REQUEST_ID
+            and incoming.isascii()
+            and incoming.decode().isprintable()
+        ):
+            return incoming
+        return b"%s-%x" % (self._prefix, next(self._next))
 
 
 class AccessLog:
-    """Logs requests to :data:`ACCESS_LOGGER`: every error, successes with probability ``sample_rate``."""
+    """Writes request lines to :data:`ACCESS_LOGGER`; the caller logs every error and successes with
+    probability ``sample_rate`` (``status >= 400 or random() < sample_rate``, inlined on the hot path)."""
 
     def __init__(self, sample_rate: float = 0.01) -> None:
         self.sample_rate = sample_rate
         self.log = logging.getLogger(ACCESS_LOGGER)
-        self._random = random.random
-
-    def wants(self, status: int) -> bool:
-        """Whether a request answered with ``status`` is logged (cheap: call before building the line)."""
-        return status >= 400 or self._random() < self.sample_rate
 
     def write(
         self, request_id: str, endpoint: str, method: str, status: int, seconds: float, **ids: object

@@ -3,15 +3,15 @@
 In multiprocess mode every prometheus-client update takes a lock and writes a memory-mapped file (about
 1-2 µs each, measured); the four updates of a request would cost more than the 5% of throughput the
 metrics may take. :class:`RequestRecorder` instead adds each request to per-process counts (a dict
-lookup, a bisect and a few integer additions under one uncontended lock) and moves them into the
-:class:`~pymk.monitoring.metrics.ServeMetrics` families at most every ``flush_s`` seconds, on a request,
-on a scrape (:meth:`flush`) and from a background thread (:meth:`start`) so an idle process's last
-second shows too. A scrape therefore sees other processes up to ``flush_s`` late.
+lookup, two bisects and a few additions, no lock: everything runs on the event loop's thread) and moves
+them into the :class:`~pymk.monitoring.metrics.ServeMetrics` families about every ``flush_s`` seconds:
+on a request when due, on a scrape (:meth:`flush`), and, after :meth:`start`, from a timer on the loop
+so an idle process's last second shows too. A scrape sees other processes up to ``flush_s`` late.
 """
 
 from __future__ import annotations
 
-import threading
+import asyncio
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
@@ -30,16 +30,25 @@ def add_observations(child: Any, counts: Sequence[int], total: float) -> None:
 
 
 class _Series:
-    __slots__ = ("buckets", "total")
+    """Requests of one (endpoint, source, status): latency and list-length buckets (``+Inf`` last)."""
 
-    def __init__(self, width: int) -> None:
-        self.buckets = [0] * width
-        self.total = 0.0
+    __slots__ = ("latency", "latency_sum", "lengths", "length_sum", "lists")
+
+    def __init__(self) -> None:
+        self.latency = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.latency_sum = 0.0
+        self.lengths = [0] * (len(LENGTH_BUCKETS) + 1)
+        self.length_sum = 0.0
+        self.lists = 0
 
 
 class RequestRecorder:
     """Counts requests for ``metrics``; ``late`` reads the service's real-time fallback count and
-    ``versions`` its loaded model versions (control first), both read on a flush."""
+    ``versions`` its loaded model versions (control first), both read on a flush.
+
+    Call :meth:`started` when a request begins and :meth:`record` (one list of one source, the hot path)
+    or :meth:`record_many` (any number of lists) when it has been answered; all from one thread (the
+    event loop's)."""
 
     def __init__(
         self,
@@ -54,72 +63,69 @@ class RequestRecorder:
         self._late, self._versions = late, versions
         self._late_seen = 0
         self._shown: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
-        self._latency: dict[tuple[str, str], _Series] = {}
-        self._requests: dict[tuple[str, int], int] = {}
-        self._lengths: dict[str, _Series] = {}
-        self._lists: dict[str, int] = {}
+        self._series: dict[tuple[str, str, int], _Series] = {}
         self.in_flight = 0
         self._next = time.perf_counter() + flush_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def started(self) -> None:
-        """A request began (pair with :meth:`record`)."""
+        """A request began."""
         self.in_flight += 1
 
     def record(
-        self,
-        endpoint: str,
-        source: str,
-        status: int,
-        seconds: float,
-        lengths: Sequence[int] = (),
-        sources: Sequence[str] = (),
+        self, endpoint: str, source: str, status: int, seconds: float, length: int, now: float
     ) -> None:
-        """A request ended: its latency, status, the item count of each list it returned and each list's
-        source. Flushes when ``flush_s`` passed since the last flush."""
-        with self._lock:
-            self.in_flight -= 1
-            series = self._latency.get((endpoint, source))
-            if series is None:
-                series = self._latency[(endpoint, source)] = _Series(len(LATENCY_BUCKETS) + 1)
-            series.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-            series.total += seconds
-            key = (endpoint, status)
-            self._requests[key] = self._requests.get(key, 0) + 1
-            if lengths:
-                sizes = self._lengths.get(endpoint)
-                if sizes is None:
-                    sizes = self._lengths[endpoint] = _Series(len(LENGTH_BUCKETS) + 1)
-                for n in lengths:
-                    sizes.buckets[bisect_left(LENGTH_BUCKETS, n)] += 1
-                    sizes.total += n
-                for s in sources:
-                    self._lists[s] = self._lists.get(s, 0) + 1
-        if time.perf_counter() >= self._next:
+        """A request ended after ``seconds`` with ``status``, returning one list of ``length`` items from
+        ``source`` (``length`` < 0: no list; ``source`` then says ``none``). ``now``: ``perf_counter()``
+        at its end (a flush is due when ``flush_s`` passed since the last)."""
+        self.in_flight -= 1
+        key = (endpoint, source, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = _Series()
+        series.latency[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        series.latency_sum += seconds
+        if length >= 0:
+            series.lengths[bisect_left(LENGTH_BUCKETS, length)] += 1
+            series.length_sum += length
+            series.lists += 1
+        if now >= self._next:
             self.flush()
+
+    def record_many(
+        self, endpoint: str, status: int, seconds: float, lists: Sequence[tuple[str, int]], now: float
+    ) -> None:
+        """A request that returned ``lists`` as ``(source, length)`` pairs; its latency is counted under
+        their one source, ``mixed`` when they differ, ``none`` without lists."""
+        sources = {source for source, _ in lists}
+        source = sources.pop() if len(sources) == 1 else "mixed" if sources else "none"
+        self.record(endpoint, source, status, seconds, -1, now)
+        for source, length in lists:
+            key = (endpoint, source, -1)  # lists only: status -1 holds no request
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = _Series()
+            series.lengths[bisect_left(LENGTH_BUCKETS, length)] += 1
+            series.length_sum += length
+            series.lists += 1
 
     def flush(self) -> None:
         """Move the counts so far into the metric families (and the fallback count, versions, in-flight)."""
-        with self._lock:
-            self._next = time.perf_counter() + self.flush_s
-            latency, self._latency = self._latency, {}
-            requests, self._requests = self._requests, {}
-            lengths, self._lengths = self._lengths, {}
-            lists, self._lists = self._lists, {}
-            in_flight = self.in_flight
+        self._next = time.perf_counter() + self.flush_s
+        series, self._series = self._series, {}
+        in_flight = self.in_flight
         m = self.metrics
-        for (endpoint, source), series in latency.items():
-            add_observations(m.latency.labels(endpoint, source), series.buckets, series.total)
-        for (endpoint, status), n in requests.items():
+        for (endpoint, source, status), s in series.items():
+            if s.lists:
+                add_observations(m.list_length.labels(endpoint), s.lengths, s.length_sum)
+                m.lists.labels(source).inc(s.lists)
+            if status < 0:
+                continue
+            n = sum(s.latency)
+            add_observations(m.latency.labels(endpoint, source), s.latency, s.latency_sum)
             m.requests.labels(endpoint, str(status)).inc(n)
             if status >= 400:
                 m.errors.labels(endpoint, str(status)).inc(n)
-        for endpoint, series in lengths.items():
-            add_observations(m.list_length.labels(endpoint), series.buckets, series.total)
-        for source, n in lists.items():
-            m.lists.labels(source).inc(n)
         m.in_flight.set(in_flight)
         late = self._late()
         if late > self._late_seen:
@@ -130,20 +136,19 @@ class RequestRecorder:
             m.model_version.labels(version, role).set(1 if (version, role) in shown else 0)
         self._shown = shown
 
-    def start(self) -> RequestRecorder:
-        """Flush every ``flush_s`` from a daemon thread until :meth:`close`."""
+    def start(self, loop: asyncio.AbstractEventLoop) -> RequestRecorder:
+        """Flush every ``flush_s`` on ``loop`` (the one requests run on) until :meth:`close`."""
 
-        def loop() -> None:
-            while not self._stop.wait(self.flush_s):
-                self.flush()
+        def tick() -> None:
+            self.flush()
+            self._timer = loop.call_later(self.flush_s, tick)
 
-        self._thread = threading.Thread(target=loop, name="pymk-metrics-flush", daemon=True)
-        self._thread.start()
+        self._timer = loop.call_later(self.flush_s, tick)
         return self
 
     def close(self) -> None:
-        """Stop the flusher thread, then flush what is left."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        """Stop the timer, then flush what is left."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self.flush()

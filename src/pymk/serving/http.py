@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
@@ -49,6 +50,8 @@ _ENDPOINTS = {
     "/openapi.json": "openapi",
     "/metrics": "metrics",
 }
+_Lists = StoredList | list[StoredList] | None
+"""What a route returned: the list of a GET, the found lists of a batch, or None."""
 log = logging.getLogger(__name__)
 
 
@@ -106,26 +109,6 @@ async def _body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-class _Answer:
-    """What a route found out about its answer, for the metrics and the request log."""
-
-    __slots__ = ("source", "lengths", "sources", "model_version", "user_id")
-
-    def __init__(self) -> None:
-        self.source = "none"
-        self.lengths: tuple[int, ...] = ()
-        self.sources: tuple[str, ...] = ()
-        self.model_version: str | None = None
-        self.user_id: str | None = None
-
-    def lists(self, found: list[StoredList]) -> None:
-        self.lengths = tuple(len(f) for f in found)
-        self.sources = tuple(f.source for f in found)
-        kinds = set(self.sources)
-        self.source = kinds.pop() if len(kinds) == 1 else "mixed" if kinds else "none"
-        self.model_version = found[0].model_version if found else None
-
-
 def render_batch(user_ids: Sequence[str], results: Sequence[StoredList | NotFound]) -> bytes:
     """``service.batch``'s ``results`` as ``{"results": [...]}``, as ``RecommendationService.batch_json``."""
     parts = [
@@ -135,11 +118,10 @@ def render_batch(user_ids: Sequence[str], results: Sequence[StoredList | NotFoun
     return b'{"results":[' + b",".join(parts) + b"]}"
 
 
-def endpoint_of(path: str) -> str:
-    """The metric label of ``path``: recommendations, batch, events, healthz, ... or other."""
-    if path.startswith(_USERS) and path.endswith(_RECS):
-        return "recommendations"
-    return _ENDPOINTS.get(path, "other")
+def _user_of(scope: Scope) -> str:
+    """The user id of a ``/v1/users/{user_id}/recommendations`` request (percent-decoded)."""
+    raw = scope.get("raw_path") or scope["path"].encode()
+    return unquote(raw.split(b"?", 1)[0][len(_USERS) : -len(_RECS)].decode("utf-8", "replace"))
 
 
 def create_app(
@@ -155,62 +137,62 @@ def create_app(
 
     Every answer carries an ``X-Request-Id`` header (the request's own when it sent a usable one) and is
     counted in ``metrics`` (a fresh registry when None; see :mod:`pymk.monitoring.recorder`) and, sampled,
-    logged by ``access``. In multiprocess mode a thread flushes the counts every ``flush_s`` seconds."""
+    logged by ``access``. In multiprocess mode a timer on the loop (started by the lifespan startup)
+    flushes the counts every ``flush_s`` seconds."""
     openapi = openapi_json()
     metrics = metrics if metrics is not None else ServeMetrics()
     access = access if access is not None else AccessLog()
     recorder = RequestRecorder(
         metrics, flush_s=flush_s, late=lambda: service.late, versions=service.model_versions
     )
-    if multiprocess_dir() is not None:
-        recorder.start()
     request_ids = RequestIds()
+    sample_rate, rand, clock = access.sample_rate, random.random, time.perf_counter
 
-    async def route(endpoint: str, scope: Scope, receive: Receive, answer: _Answer) -> tuple[int, bytes]:
+    async def route(endpoint: str, scope: Scope, receive: Receive) -> tuple[int, bytes, _Lists]:
         path: str = scope["path"]
         method: str = scope["method"]
         if endpoint == "recommendations":
             if method != "GET":
                 raise MethodNotAllowed(f"{method} not allowed on {path}")
-            raw = scope.get("raw_path") or path.encode()
-            user_id = unquote(raw.split(b"?", 1)[0][len(_USERS) : -len(_RECS)].decode("utf-8", "replace"))
-            answer.user_id = user_id
+            user_id = _user_of(scope)
             found = service.one(user_id, _k(scope["query_string"]))
-            answer.lists([found])
-            return 200, render(user_id, found)
+            return 200, render(user_id, found), found
         if endpoint == "batch":
             if method != "POST":
                 raise MethodNotAllowed(f"{method} not allowed on {path}")
             user_ids, k = _batch_request(await _body(receive))
             results = service.batch(user_ids, k)
-            answer.lists([r for r in results if isinstance(r, StoredList)])
-            return 200, render_batch(user_ids, results)
+            return 200, render_batch(user_ids, results), [r for r in results if isinstance(r, StoredList)]
         if endpoint == "events" and intake is not None:
             if method != "POST":
                 raise MethodNotAllowed(f"{method} not allowed on {path}")
             body = await _body(receive)
             # Publishing waits on the broker (or fsync): off the event loop, so reads keep flowing.
-            return 202, orjson.dumps(await asyncio.to_thread(intake.submit, body))
+            return 202, orjson.dumps(await asyncio.to_thread(intake.submit, body)), None
         if endpoint == "healthz":
-            return 200, b'{"status":"ok"}'
+            return 200, b'{"status":"ok"}', None
         if endpoint == "readyz":
             info = service.ready()
             if info is None:
-                return 503, b'{"status":"not ready","reason":"no precomputed lists or model loaded"}'
-            return 200, orjson.dumps(
-                {
-                    "status": "ready",
-                    "model_version": info.model_version,
-                    "users": info.users,
-                    "models": service.model_versions(),
-                    "mode": service.mode,
-                }
+                return 503, b'{"status":"not ready","reason":"no precomputed lists or model loaded"}', None
+            return (
+                200,
+                orjson.dumps(
+                    {
+                        "status": "ready",
+                        "model_version": info.model_version,
+                        "users": info.users,
+                        "models": service.model_versions(),
+                        "mode": service.mode,
+                    }
+                ),
+                None,
             )
         if endpoint == "openapi":
-            return 200, openapi
+            return 200, openapi, None
         if endpoint == "metrics":
             recorder.flush()
-            return 200, exposition(metrics.registry)
+            return 200, exposition(metrics.registry), None
         raise NotFound(f"no route {path}")
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -218,6 +200,8 @@ def create_app(
             while True:
                 message = await receive()
                 kind = message["type"].rsplit(".", 1)[-1]
+                if kind == "startup" and multiprocess_dir() is not None:
+                    recorder.start(asyncio.get_running_loop())  # idle workers' counts reach /metrics too
                 if kind == "shutdown":
                     recorder.close()
                 await send({"type": f"lifespan.{kind}.complete"})
@@ -225,18 +209,23 @@ def create_app(
                     return
         if scope["type"] != "http":
             return
-        started = time.perf_counter()
-        recorder.started()
+        started = clock()
+        recorder.in_flight += 1
         incoming = None
-        for name, value in scope.get("headers", ()):
+        for name, value in scope["headers"]:
             if name == _REQUEST_ID:
                 incoming = value
                 break
         request_id = request_ids(incoming)
-        endpoint = endpoint_of(scope["path"])
-        answer = _Answer()
+        path: str = scope["path"]
+        endpoint = (
+            "recommendations"
+            if path.startswith(_USERS) and path.endswith(_RECS)
+            else _ENDPOINTS.get(path, "other")
+        )
+        lists: _Lists = None
         try:
-            status, body = await route(endpoint, scope, receive, answer)
+            status, body, lists = await route(endpoint, scope, receive)
         except PymkError as exc:
             status, body = exc.http_status, orjson.dumps(exc.to_dict())
         except Exception:
@@ -244,27 +233,32 @@ def create_app(
                 "unhandled error on %s %s",
                 scope.get("method"),
                 endpoint,
-                extra={"request_id": request_id, "endpoint": endpoint},
+                extra={"request_id": request_id.decode(), "endpoint": endpoint},
             )
             status, body = 500, b'{"error":"InternalError","message":"internal server error"}'
-        headers = [
-            _TEXT if endpoint == "metrics" and status == 200 else _JSON,
-            (_REQUEST_ID, request_id.encode()),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        content = _TEXT if endpoint == "metrics" and status == 200 else _JSON
+        await send(
+            {"type": "http.response.start", "status": status, "headers": [content, (_REQUEST_ID, request_id)]}
+        )
         await send({"type": "http.response.body", "body": body})
-        seconds = time.perf_counter() - started
-        recorder.record(endpoint, answer.source, status, seconds, answer.lengths, answer.sources)
-        if access.wants(status):
+        now = clock()
+        if isinstance(lists, StoredList):  # the hot path: one list
+            recorder.record(endpoint, lists.source, status, now - started, len(lists.items), now)
+        else:
+            recorder.record_many(
+                endpoint, status, now - started, [(f.source, len(f)) for f in lists or ()], now
+            )
+        if status >= 400 or rand() < sample_rate:
+            first = lists if isinstance(lists, StoredList) else lists[0] if lists else None
             access.write(
-                request_id,
+                request_id.decode(),
                 endpoint,
                 scope["method"],
                 status,
-                seconds,
-                model_version=answer.model_version,
-                source=answer.source,
-                user_id=answer.user_id,
+                now - started,
+                model_version=None if first is None else first.model_version,
+                source=None if first is None else first.source,
+                user_id=_user_of(scope) if endpoint == "recommendations" else None,
             )
 
     return app
