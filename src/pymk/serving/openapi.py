@@ -183,6 +183,17 @@ def openapi() -> dict[str, Any]:
                     "responses": {"200": _json(status, "Ready"), "503": _json(status, "Nothing loaded yet")},
                 }
             },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics of every worker process (text format 0.0.4)",
+                    "responses": {
+                        "200": {
+                            "description": "Metrics",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
         },
         "components": {"schemas": _SCHEMAS},
     }
