@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+from collections.abc import Sequence
 from pathlib import Path
 
+import orjson
 import pytest
 from mon_helpers import call
 from prometheus_client.parser import text_string_to_metric_families
 from serving_helpers import fill
 
+from pymk.events.deadletter import MemoryDeadLetterStore
 from pymk.monitoring.metrics import ServeMetrics, exposition, join_multiprocess_dir, multiprocess_dir
 from pymk.monitoring.recorder import RequestRecorder
 from pymk.serving.http import create_app
+from pymk.serving.intake import EventIntake
 from pymk.serving.lists_mmap import MmapListStore
 from pymk.serving.service import RecommendationService
 
@@ -140,3 +144,30 @@ def test_the_loop_timer_flushes_an_idle_process() -> None:
         )
 
     asyncio.run(idle_after_one_request())
+
+
+class _ListSink:
+    def __init__(self) -> None:
+        self.payloads: list[bytes] = []
+
+    def publish(self, payloads: Sequence[bytes], keys: Sequence[bytes | None] | None = None) -> None:
+        self.payloads += payloads
+
+    def close(self) -> None:
+        pass
+
+
+def test_posted_events_are_counted_with_dead_letter_reasons(service: RecommendationService) -> None:
+    sink, letters = _ListSink(), MemoryDeadLetterStore()
+    metrics = ServeMetrics()
+    app = create_app(service, EventIntake(lambda: sink, lambda: letters), metrics=metrics)
+    good = {"event_id": "e1", "ts": 1_790_000_000, "type": "connect", "actor": "a", "target": "b"}
+    body = orjson.dumps([good, {**good, "event_id": "e2", "target": "a"}, {**good, "type": "poke"}])
+    assert call(app, "POST", "/v1/events", body)[0] == 202
+    value = metrics.registry.get_sample_value
+    assert value("pymk_intake_events_total", {"outcome": "accepted"}) == 1
+    assert value("pymk_intake_events_total", {"outcome": "rejected"}) == 2
+    by_reason = letters.counts_by_reason()
+    assert len(by_reason) == 2
+    for reason, n in by_reason.items():
+        assert value("pymk_intake_dead_letters_total", {"reason": reason}) == n

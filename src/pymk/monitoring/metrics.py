@@ -111,6 +111,18 @@ class ServeMetrics:
             "Real-time answers past the budget (or without a free slot) answered from the stored list.",
             registry=r,
         )
+        self.intake = Counter(
+            "pymk_intake_events",
+            "Events POSTed to /v1/events, by outcome: accepted (published) or rejected (dead-lettered).",
+            ["outcome"],
+            registry=r,
+        )
+        self.intake_dead_letters = Counter(
+            "pymk_intake_dead_letters",
+            "Events POSTed to /v1/events that went to the dead-letter store, by reason code.",
+            ["reason"],
+            registry=r,
+        )
         self.model_version = Gauge(
             "pymk_model_version_info",
             "1 for each model version a serving process has loaded; role: control or challenger.",

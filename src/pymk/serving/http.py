@@ -168,7 +168,12 @@ def create_app(
                 raise MethodNotAllowed(f"{method} not allowed on {path}")
             body = await _body(receive)
             # Publishing waits on the broker (or fsync): off the event loop, so reads keep flowing.
-            return 202, orjson.dumps(await asyncio.to_thread(intake.submit, body)), None
+            result = await asyncio.to_thread(intake.submit, body)
+            metrics.intake.labels("accepted").inc(result["accepted"])
+            metrics.intake.labels("rejected").inc(result["rejected"])
+            for error in result["errors"]:
+                metrics.intake_dead_letters.labels(error["reason"]).inc()
+            return 202, orjson.dumps(result), None
         if endpoint == "healthz":
             return 200, b'{"status":"ok"}', None
         if endpoint == "readyz":
