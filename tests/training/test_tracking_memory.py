@@ -108,6 +108,14 @@ def test_open_tracker_builds_lazily(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert isinstance(tracker_from_settings(load_settings(home=tmp_path)), MemoryTracker)
 
 
+def test_a_tracking_server_url_is_used_as_is(tmp_path: Path) -> None:
+    # The production shape (docker-compose.yml, deploy/k8s): an MLflow server with its artifact proxy.
+    tracker = open_tracker("http://mlflow:5000", tmp_path, artifacts="mlflow-artifacts:/pymk")
+    assert isinstance(tracker, MlflowTracker)
+    assert (tracker.tracking_uri, tracker.artifact_root) == ("http://mlflow:5000", "mlflow-artifacts:/pymk")
+    assert open_tracker("https://t.example", tmp_path).tracking_uri == "https://t.example"
+
+
 def test_unreachable_postgresql_fails_fast(tmp_path: Path) -> None:
     pytest.importorskip("psycopg")
     tracker = open_tracker("postgresql://postgres:pw@127.0.0.1:1/none", tmp_path)

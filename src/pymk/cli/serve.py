@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
+import shutil
 import socket
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,9 +30,10 @@ connects, blocks and deletions applied by `pymk worker` reach every answer withi
 first seen in the stream get a cold-start list. POST /v1/events publishes valid events to PYMK_EVENTS_URL
 (invalid ones go to the dead-letter store). gRPC runs in its own process
 on --grpc-port unless --no-grpc. Every worker process loads the model itself (memory x workers).
-GET /metrics (Prometheus) adds up every worker process (files under PYMK_HOME/.metrics/<port>, emptied at
-start); logs are JSON lines on stderr at PYMK_LOG_LEVEL, one per error and per PYMK_LOG_SAMPLE_RATE of
-the other requests, each with its X-Request-Id.
+GET /metrics (Prometheus) adds up every worker process (files in a fresh private temporary directory
+per server, so replicas sharing PYMK_HOME, or a read-only PYMK_HOME, are fine); logs are JSON lines on
+stderr at PYMK_LOG_LEVEL, one per error and per PYMK_LOG_SAMPLE_RATE of the other requests, each with
+its X-Request-Id.
 """
 
 
@@ -89,7 +94,8 @@ def serve_command(
     from pymk.monitoring.metrics import use_multiprocess_dir
 
     configure_logging(settings.log_level)
-    metrics_dir = use_multiprocess_dir(settings.home.resolve() / ".metrics" / str(port))
+    metrics_dir = use_multiprocess_dir(Path(tempfile.mkdtemp(prefix=f"pymk-metrics-{port}-")))
+    atexit.register(shutil.rmtree, metrics_dir, True)
     if config is not None:
         os.environ["PYMK_CONFIG"] = str(config.resolve())
 

@@ -295,15 +295,20 @@ def sqlalchemy_url(url: str, home: Path) -> str:
 def open_tracker(
     url: str, home: Path, *, artifacts: str = "mlartifacts", experiment: str = "pymk"
 ) -> Tracker:
-    """The tracker ``url`` names: ``memory://`` → :class:`MemoryTracker`, else an :class:`MlflowTracker`
-    on :func:`sqlalchemy_url` with artifacts under ``artifacts`` (a relative path is under ``home``).
+    """The tracker ``url`` names: ``memory://`` → :class:`MemoryTracker`; ``http(s)://`` → an
+    :class:`MlflowTracker` on that MLflow tracking server; else one on :func:`sqlalchemy_url`. Artifacts go
+    under ``artifacts`` (a relative path is under ``home``; a URI such as ``mlflow-artifacts:/x`` is kept).
 
     Nothing is opened yet: the store is touched on the first ``start_run``.
     """
-    if url.partition("://")[0].lower() == "memory":
+    scheme = url.partition("://")[0].lower()
+    if scheme == "memory":
         return MemoryTracker()
-    store = sqlalchemy_url(url, home)
-    root = artifacts if "://" in artifacts or Path(artifacts).is_absolute() else str(home / artifacts)
+    # An MLflow tracking server (production: `mlflow server` beside the database); its artifact root may
+    # be its proxy scheme, e.g. ``mlflow-artifacts:/pymk``.
+    store = url if scheme in ("http", "https") else sqlalchemy_url(url, home)
+    has_scheme = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/", artifacts) is not None
+    root = artifacts if has_scheme or Path(artifacts).is_absolute() else str(home / artifacts)
     return MlflowTracker(store, root, experiment)
 
 
