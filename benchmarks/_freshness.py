@@ -25,16 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: As tests/serving/test_model_serving.py: fits in about a second on 300 users.
-TINY: dict[str, object] = {
-    "candidates": {"fof": 20, "ppr": 20, "active": 10, "popular": 5},
-    "ranker": {"max_rounds": 15, "early_stopping": 5, "min_data_in_leaf": 5},
-    "train_users": 80,
-    "negatives": 20,
-    "ppr_iterations": 5,
-    "embedding_dim": 4,
-    "batch": 32,
-}
+from _tiny import TINY_PIPELINE as TINY
 
 
 def build_home(root: Path, *, users: int = 300, k: int = 30) -> Path:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
+from _tiny import TINY_PIPELINE as TINY
 from pymk.config import load_settings
 from pymk.io.importer import import_file
-from pymk.models.pipeline import PipelineConfig
 from pymk.registry import FilesystemRegistry
 from pymk.sim import SimConfig, simulate, write_jsonl
 from pymk.stores import list_store
@@ -21,19 +19,6 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated"),
 ]
-
-#: As tests/training/test_train.py: a pipeline that fits in well under a second on 300 users.
-TINY: dict[str, Any] = {
-    "candidates": {"fof": 20, "ppr": 20, "active": 10, "popular": 5},
-    "ranker": {"max_rounds": 15, "early_stopping": 5, "min_data_in_leaf": 5},
-    "train_users": 80,
-    "negatives": 20,
-    "ppr_iterations": 5,
-    "embedding_dim": 4,
-    "batch": 32,
-}
-if "gnn" in {f.name for f in dataclasses.fields(PipelineConfig)}:
-    TINY["gnn"] = None
 
 
 @pytest.fixture(scope="module")

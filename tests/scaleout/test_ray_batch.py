@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -10,11 +9,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from _tiny import TINY_PIPELINE as TINY
 from pymk.cli import app
 from pymk.config import load_settings
 from pymk.io.importer import import_file
 from pymk.models.bundle import USERS_FILE, config_from_dict
-from pymk.models.pipeline import PipelineConfig
 from pymk.registry import FilesystemRegistry
 from pymk.serving.batch import run_batch
 from pymk.sim import SimConfig, simulate, write_jsonl
@@ -24,18 +23,6 @@ from pymk.training.train import train_home
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ray = pytest.importorskip("ray")
-
-TINY: dict[str, object] = {
-    "candidates": {"fof": 20, "ppr": 20, "active": 10, "popular": 5},
-    "ranker": {"max_rounds": 15, "early_stopping": 5, "min_data_in_leaf": 5},
-    "train_users": 80,
-    "negatives": 20,
-    "ppr_iterations": 5,
-    "embedding_dim": 4,
-    "batch": 32,
-}
-if "gnn" in {f.name for f in dataclasses.fields(PipelineConfig)}:
-    TINY["gnn"] = None
 
 
 def test_ray_batch_equals_the_single_process_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

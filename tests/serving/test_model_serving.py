@@ -20,6 +20,7 @@ import pytest
 from serving_helpers import AsgiClient
 from typer.testing import CliRunner
 
+from _tiny import TINY_PIPELINE as TINY
 from pymk.cli import app
 from pymk.config import Settings, load_settings
 from pymk.errors import NotFound
@@ -43,18 +44,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated"),
 ]
 
-#: As tests/training/test_train.py: fits in about a second on 300 users.
-TINY: dict[str, object] = {
-    "candidates": {"fof": 20, "ppr": 20, "active": 10, "popular": 5},
-    "ranker": {"max_rounds": 15, "early_stopping": 5, "min_data_in_leaf": 5},
-    "train_users": 80,
-    "negatives": 20,
-    "ppr_iterations": 5,
-    "embedding_dim": 4,
-    "batch": 32,
-    "gnn": None,
-}
-
 
 @dataclass(frozen=True)
 class Home:
@@ -75,7 +64,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     write_jsonl(simulate(SimConfig(users=300, days=60, seed=0)), events)
     settings = load_settings(home=root / "home", tracking_url="memory://")
     import_file(events, "events-jsonl", settings)
-    config = config_from_dict({k: v for k, v in TINY.items() if k != "gnn" or _has_gnn()})
+    config = config_from_dict(TINY)
     result = train_home(settings, config=config, tracker=MemoryTracker())
     assert result.promoted
     version = open_registry(settings).get(result.version)
@@ -97,12 +86,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     import_file(root / "late.jsonl", "events-jsonl", settings)
     cold = ids[int(np.flatnonzero(deg == 0)[0])]
     return Home(settings, result.version, ids, ids[user], friend, blocked, deleted, cold)
-
-
-def _has_gnn() -> bool:
-    from pymk.models.pipeline import PipelineConfig
-
-    return "gnn" in {f.name for f in dataclasses.fields(PipelineConfig)}
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -10,11 +9,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner, Result
 
+from _tiny import TINY_PIPELINE as TINY
 from pymk.cli import app
 from pymk.config import load_settings
 from pymk.io.importer import import_file
 from pymk.models.bundle import load_bundle
-from pymk.models.pipeline import PipelineConfig
 from pymk.registry import FilesystemRegistry
 from pymk.sim import SimConfig, simulate, write_jsonl
 from pymk.training.homedata import NothingToTrain
@@ -26,19 +25,6 @@ pytestmark = [
     # MLflow's own use of SQLAlchemy 2.1 warns; nothing pymk can change.
     pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated"),
 ]
-
-#: A pipeline small enough to fit in well under a second on a few hundred users.
-TINY: dict[str, object] = {
-    "candidates": {"fof": 20, "ppr": 20, "active": 10, "popular": 5},
-    "ranker": {"max_rounds": 15, "early_stopping": 5, "min_data_in_leaf": 5},
-    "train_users": 80,
-    "negatives": 20,
-    "ppr_iterations": 5,
-    "embedding_dim": 4,
-    "batch": 32,
-}
-if "gnn" in {f.name for f in dataclasses.fields(PipelineConfig)}:
-    TINY["gnn"] = None  # trained graph embeddings: seconds per fit, and not what these tests are about
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from pymk.config import Settings, load_settings
 from pymk.errors import PymkError
@@ -53,3 +54,25 @@ def run_cli(fn: Callable[[], T]) -> T:
     with user_errors():
         return fn()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextmanager
+def named_progress(label_width: int = 12) -> Iterator[Callable[[str, int, int], None]]:
+    """A transient Rich progress display; yields ``on_progress(name, done, total)``, which shows one bar per
+    ``name`` (added on its first call) — the callback the evaluation and replay runners take."""
+    with Progress(
+        TextColumn(f"{{task.description:>{label_width}}}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done)
+
+        yield on_progress

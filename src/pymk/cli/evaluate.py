@@ -8,16 +8,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-from pymk.cli.common import console, user_errors
+from pymk.cli.common import console, named_progress, user_errors
 from pymk.errors import InvalidInput
 from pymk.io.formats import SHAPE, Format
 
@@ -165,21 +157,7 @@ def run_evaluation(
         f"read {file.name}: {split.n_users:,} train users, {split.query_users.shape[0]:,} query users "
         f"({time.perf_counter() - start:.1f} s)"
     )
-    with Progress(
-        TextColumn("{task.description:>12}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def on_progress(name: str, done: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total)
-            bar.update(tasks[name], completed=done)
-
+    with named_progress(12) as on_progress:
         result = evaluate(split, instances, ks, progress=on_progress)
 
     # The table is the command's output (stdout); status and progress go to stderr. When stdout is

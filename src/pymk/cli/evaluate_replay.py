@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from pymk.cli.common import console
+from pymk.cli.common import console, named_progress
 from pymk.errors import InvalidInput
 from pymk.io.formats import Format
 
@@ -63,21 +62,7 @@ def run_replay(
     def measure(name: str, model: StateModel) -> None:
         costs[name] = measure_costs(data, model, max(ks))
 
-    with Progress(
-        TextColumn("{task.description:>18}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def on_progress(label: str, done: int, total: int) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(label, total=total)
-            bar.update(tasks[label], completed=done)
-
+    with named_progress(18) as on_progress:
         result = replay(data, factories, policies, ks, progress=on_progress, after_fit=measure)
     add_costs(result, data, costs, policies, request_rate)
 
