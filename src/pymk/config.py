@@ -121,6 +121,49 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of `pymk worker`'s Prometheus /metrics endpoint (None: no endpoint).",
     )
+    drift_window: str = Field(
+        default="24h",
+        pattern=r"^\s*\d+(\.\d+)?\s*[smhdw]\s*$",
+        description="Window of recent data a drift profile describes (`30m`, `24h`, `7d`, `2w`): the last "
+        "window of training data for the reference profile, and `pymk monitor`'s default.",
+    )
+    drift_sample_size: int = Field(
+        default=2000,
+        ge=10,
+        description="Most values a drift profile keeps per numeric feature (a uniform random sample).",
+    )
+    drift_num_method: Literal["auto", "ks", "wasserstein", "psi"] = Field(
+        default="auto",
+        description="Drift test of numeric features; auto (as Evidently): ks when the reference sample "
+        "has at most `drift_small_sample` values, normed Wasserstein above.",
+    )
+    drift_cat_method: Literal["auto", "chisquare", "jensenshannon"] = Field(
+        default="auto",
+        description="Drift test of categorical features; auto (as Evidently): chi-square when the "
+        "reference has at most `drift_small_sample` observations, Jensen-Shannon distance above.",
+    )
+    drift_small_sample: int = Field(
+        default=1000, ge=1, description="Largest reference sample that `auto` tests with a p-value."
+    )
+    drift_ks_pvalue: float = Field(
+        default=0.05, gt=0, lt=1, description="KS test: drift when the p-value is below this."
+    )
+    drift_chisquare_pvalue: float = Field(
+        default=0.05, gt=0, lt=1, description="Chi-square test: drift when the p-value is below this."
+    )
+    drift_wasserstein: float = Field(
+        default=0.1, gt=0, description="Drift when Wasserstein distance / reference std is at least this."
+    )
+    drift_psi: float = Field(default=0.1, gt=0, description="Drift when the PSI is at least this.")
+    drift_jensenshannon: float = Field(
+        default=0.1, gt=0, le=1, description="Drift when the Jensen-Shannon distance is at least this."
+    )
+    drift_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Dataset drift when at least this share of the compared features drifted.",
+    )
     max_id_length: int = Field(default=128, ge=1, description="Longest accepted user id, in characters.")
     max_props_bytes: int = Field(
         default=4096, ge=0, description="Largest accepted event props, as JSON bytes."

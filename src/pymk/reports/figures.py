@@ -1,0 +1,95 @@
+"""The charts pymk's reports draw, as matplotlib :class:`~matplotlib.figure.Figure` objects.
+
+Figures are built on the object API (no pyplot state, nothing kept between calls) with the headless
+"Agg" backend selected, so they work on servers without a display. Pass them to
+:meth:`pymk.reports.page.Section.figure`, which embeds them as inline SVG.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+_GOOD, _BAD, _LINE = "#2e90fa", "#d92d20", "#5a6475"
+
+
+def new_figure(width: float = 8.0, height: float = 3.6) -> Figure:
+    """An empty figure (inches) after making sure matplotlib uses the headless Agg backend."""
+    import matplotlib
+
+    if matplotlib.get_backend().lower() != "agg":
+        matplotlib.use("Agg")
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def line_chart(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    markers: bool = True,
+) -> Figure:
+    """One line per ``series`` entry (``name -> (xs, ys)``), with a legend naming them."""
+    fig = new_figure()
+    ax = fig.add_subplot()
+    for name, (xs, ys) in series.items():
+        ax.plot(list(xs), list(ys), marker="o" if markers else None, markersize=4, label=name)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    if series:
+        ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+def time_chart(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    title: str,
+    ylabel: str,
+    threshold: float | None = None,
+) -> Figure:
+    """Like :func:`line_chart` with UNIX-seconds x values shown as UTC dates; an optional dashed
+    horizontal ``threshold`` line."""
+    fig = new_figure()
+    ax = fig.add_subplot()
+    for name, (xs, ys) in series.items():
+        when = (np.asarray(xs, dtype=np.float64) * 1000).astype(np.int64).astype("datetime64[ms]")
+        ax.plot(when, list(ys), marker="o", markersize=3, label=name)
+    if threshold is not None:
+        ax.axhline(threshold, color=_BAD, linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
+    ax.set(title=title, xlabel="time (UTC)", ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    if series:
+        ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+def threshold_bars(
+    names: Sequence[str],
+    values: Sequence[float],
+    thresholds: Sequence[float],
+    flagged: Sequence[bool],
+    *,
+    title: str,
+    xlabel: str,
+    log: bool = False,
+) -> Figure:
+    """Horizontal bars of ``values`` (red where ``flagged``) with a black tick at each threshold."""
+    fig = new_figure(8.0, max(2.0, 0.28 * len(names) + 1.2))
+    ax = fig.add_subplot()
+    ys = list(range(len(names)))
+    ax.barh(ys, list(values), color=[_BAD if f else _GOOD for f in flagged], height=0.6)
+    ax.scatter(list(thresholds), ys, marker="|", s=180, color="black", zorder=3, label="threshold")
+    ax.set_yticks(ys, list(names), fontsize="small")
+    ax.invert_yaxis()
+    if log:
+        ax.set_xscale("log")
+    ax.set(title=title, xlabel=xlabel)
+    ax.grid(axis="x", alpha=0.3)
+    if names:
+        ax.legend(fontsize="small", loc="lower right")
+    return fig
