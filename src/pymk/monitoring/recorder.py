@@ -7,17 +7,56 @@ lookup, two bisects and a few additions, no lock: everything runs on the event l
 them into the :class:`~pymk.monitoring.metrics.ServeMetrics` families about every ``flush_s`` seconds:
 on a request when due, on a scrape (:meth:`flush`), and, after :meth:`start`, from a timer on the loop
 so an idle process's last second shows too. A scrape sees other processes up to ``flush_s`` late.
+
+A flush also sets ``pymk_model_version_info`` and ``pymk_model_created_timestamp_seconds`` (when each
+loaded version was registered: the stale-model alert) from the service's loaded versions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Gauge
+
 from pymk.monitoring.metrics import LATENCY_BUCKETS, LENGTH_BUCKETS, ServeMetrics
+
+_CREATED_GAUGES: weakref.WeakKeyDictionary[CollectorRegistry, Gauge] = weakref.WeakKeyDictionary()
+
+
+def version_created_timestamp(version: str) -> float | None:
+    """When registry version ``version`` was registered, UNIX seconds, to the minute: the registry
+    names a version by its number and registration time (``v0003-20261127T1130Z``, written by
+    :func:`pymk.registry.manifest.format_version_id` from the manifest's ``created_at``), so the id
+    every serving process holds already says it. None for an id of another form."""
+    number, _, stamp = version.partition("-")
+    if not (number[:1] == "v" and number[1:].isdigit()):
+        return None
+    try:
+        return datetime.strptime(stamp, "%Y%m%dT%H%MZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def model_created_gauge(registry: CollectorRegistry) -> Gauge:
+    """``pymk_model_created_timestamp_seconds{version}`` in ``registry`` (one family per registry,
+    however many recorders count into it); ``livemax`` across the processes of a server."""
+    gauge = _CREATED_GAUGES.get(registry)
+    if gauge is None:
+        gauge = _CREATED_GAUGES[registry] = Gauge(
+            "pymk_model_created_timestamp_seconds",
+            "When each loaded model version was registered (UNIX seconds); 0 once no process of this "
+            "server serves it any more. Model age: time() - this.",
+            ["version"],
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+    return gauge
 
 
 def add_observations(child: Any, counts: Sequence[int], total: float) -> None:
@@ -44,7 +83,8 @@ class _Series:
 
 class RequestRecorder:
     """Counts requests for ``metrics``; ``late`` reads the service's real-time fallback count and
-    ``versions`` its loaded model versions (control first), both read on a flush.
+    ``versions`` its loaded model versions (control first), both read on a flush; ``created`` says when
+    a version was registered (UNIX seconds, None: unknown, no sample).
 
     Call :meth:`started` when a request begins and :meth:`record` (one list of one source, the hot path)
     or :meth:`record_many` (any number of lists) when it has been answered; all from one thread (the
@@ -57,10 +97,12 @@ class RequestRecorder:
         flush_s: float = 1.0,
         late: Callable[[], int] = lambda: 0,
         versions: Callable[[], list[str]] = list,
+        created: Callable[[str], float | None] = version_created_timestamp,
     ) -> None:
         self.metrics = metrics
         self.flush_s = flush_s
-        self._late, self._versions = late, versions
+        self._late, self._versions, self._created = late, versions, created
+        self._created_gauge = model_created_gauge(metrics.registry)
         self._late_seen = 0
         self._shown: set[tuple[str, str]] = set()
         self._series: dict[tuple[str, str, int], _Series] = {}
@@ -134,7 +176,19 @@ class RequestRecorder:
         shown = {(v, "control" if i == 0 else "challenger") for i, v in enumerate(self._versions())}
         for version, role in shown | self._shown:
             m.model_version.labels(version, role).set(1 if (version, role) in shown else 0)
+        if shown != self._shown:
+            self._show_created({v for v, _ in shown}, {v for v, _ in self._shown})
         self._shown = shown
+
+    def _show_created(self, now: set[str], before: set[str]) -> None:
+        # 0, not remove(): in multiprocess mode a removed child's value stays in this process's file.
+        for version in before - now:
+            if self._created(version) is not None:
+                self._created_gauge.labels(version).set(0)
+        for version in now:
+            created = self._created(version)
+            if created is not None:
+                self._created_gauge.labels(version).set(created)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> RequestRecorder:
         """Flush every ``flush_s`` on ``loop`` (the one requests run on) until :meth:`close`."""
