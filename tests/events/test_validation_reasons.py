@@ -119,6 +119,55 @@ def test_props_too_large() -> None:
     assert reason_of(event(props={"k": "x" * 100}), Limits(max_props_bytes=50)) == Reason.PROPS_TOO_LARGE
 
 
+ATTRIBUTED = {"request_id": "r-1", "model_version": "v0001", "source": "precomputed", "position": 3}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("request_id", 7),
+        ("request_id", " "),
+        ("model_version", ""),
+        ("model_version", "v" * 129),
+        ("source", None),
+        ("position", -1),
+        ("position", 200),
+        ("position", 1.0),
+        ("position", True),
+        ("position", "3"),
+    ],
+)
+@pytest.mark.parametrize("etype", ["impression", "click"])
+def test_bad_attribution(etype: str, name: str, value: Any) -> None:
+    with pytest.raises(InvalidRecord) as info:
+        validate_event(event(type=etype, props={**ATTRIBUTED, name: value}))
+    assert info.value.reason == Reason.BAD_ATTRIBUTION
+    assert f"props.{name}" in info.value.detail
+
+
+@pytest.mark.parametrize("drop", ["request_id", "model_version", "source"])
+def test_incomplete_attribution(drop: str) -> None:
+    props = {k: v for k, v in ATTRIBUTED.items() if k != drop}
+    with pytest.raises(InvalidRecord) as info:
+        validate_event(event(type="click", props=props))
+    assert info.value.reason == Reason.INCOMPLETE_ATTRIBUTION and drop in info.value.detail
+
+
+def test_attribution_is_optional_and_only_checked_on_feedback() -> None:
+    from pymk.events.schema import Attribution
+
+    unattributed = validate_event(event(type="impression", props={"page": "home"}))
+    assert Attribution.of(unattributed) is None
+    full = validate_event(event(type="impression", props=ATTRIBUTED))
+    assert Attribution.of(full) == Attribution("r-1", "v0001", "precomputed", 3)
+    no_position = {k: v for k, v in ATTRIBUTED.items() if k != "position"}
+    assert Attribution.of(validate_event(event(type="click", props=no_position))) == Attribution(
+        "r-1", "v0001", "precomputed", None
+    )
+    # Other types keep free-form props: the same keys with other meanings are not checked.
+    assert validate_event(event(type="message", props={"position": "top"})).props == {"position": "top"}
+
+
 def test_every_reason_is_tested() -> None:
     tested = {n.removeprefix("test_") for n in globals() if n.startswith("test_")}
     # BAD_LINE belongs to the file readers (tests/io/test_readers_errors.py).

@@ -63,3 +63,33 @@ class Event:
             "target": self.target,
             "props": self.props,
         }
+
+
+#: Feedback on a served recommendation list: ``actor`` = the viewer, ``target`` = the recommended user.
+FEEDBACK_TYPES: frozenset[EventType] = frozenset({EventType.IMPRESSION, EventType.CLICK})
+
+#: The attribution props of a feedback event and their JSON types. ``request_id``, ``model_version`` and
+#: ``source`` are copied from the list the client showed (the ``request_id`` of the response, its
+#: ``model_version`` and ``source``); ``position`` is the item's 0-based index in that list (optional).
+#: A feedback event without any of them is valid and *unattributed*; with some, the first three are
+#: required (see :func:`pymk.events.validation.validate_event`).
+ATTRIBUTION_PROPS: dict[str, type] = {"request_id": str, "model_version": str, "source": str, "position": int}
+ATTRIBUTION_REQUIRED: tuple[str, ...] = ("request_id", "model_version", "source")
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Which served list a feedback event is about (the props of :data:`ATTRIBUTION_PROPS`)."""
+
+    request_id: str
+    model_version: str
+    source: str
+    position: int | None = None
+
+    @classmethod
+    def of(cls, event: Event) -> Attribution | None:
+        """The attribution of a validated ``event``, or None (not feedback, or unattributed)."""
+        p = event.props
+        if event.type not in FEEDBACK_TYPES or "request_id" not in p:
+            return None
+        return cls(p["request_id"], p["model_version"], p["source"], p.get("position"))

@@ -17,7 +17,14 @@ from typing import Any
 import orjson
 
 from pymk.errors import InvalidRecord
-from pymk.events.schema import UNARY_TYPES, Event, EventType
+from pymk.events.schema import (
+    ATTRIBUTION_PROPS,
+    ATTRIBUTION_REQUIRED,
+    FEEDBACK_TYPES,
+    UNARY_TYPES,
+    Event,
+    EventType,
+)
 
 #: Accepted time range: 1970-01-01 (inclusive) to 2100-01-01 (exclusive), UTC.
 MIN_TS = 0.0
@@ -44,6 +51,8 @@ class Reason(StrEnum):
     UNEXPECTED_TARGET = "unexpected_target"
     SELF_EDGE = "self_edge"
     PROPS_TOO_LARGE = "props_too_large"
+    BAD_ATTRIBUTION = "bad_attribution"
+    INCOMPLETE_ATTRIBUTION = "incomplete_attribution"
     BAD_LINE = "bad_line"
 
 
@@ -53,6 +62,8 @@ class Limits:
 
     max_id_length: int = 128
     max_props_bytes: int = 4096
+    #: Largest ``position`` prop of a feedback event (0-based; lists hold at most 200 items).
+    max_position: int = 199
 
 
 DEFAULT_LIMITS = Limits()
@@ -148,7 +159,45 @@ def validate_event(obj: Any, limits: Limits = DEFAULT_LIMITS) -> Event:
             raise _fail(
                 Reason.PROPS_TOO_LARGE, f"props take {size} bytes, more than {limits.max_props_bytes}"
             )
+    if etype in FEEDBACK_TYPES:
+        _check_attribution(props, limits)
     return Event(event_id=event_id, ts=ts, type=etype, actor=actor, target=target, props=props)
+
+
+def _check_attribution(props: dict[str, Any], limits: Limits) -> None:
+    """The attribution props of an impression/click (:data:`~pymk.events.schema.ATTRIBUTION_PROPS`):
+    none (unattributed), or ``request_id``, ``model_version`` and ``source`` as non-empty strings of at
+    most ``max_id_length`` characters and an optional integer ``position`` in 0..``max_position``."""
+    present = [name for name in ATTRIBUTION_PROPS if name in props]
+    if not present:
+        return
+    missing = [name for name in ATTRIBUTION_REQUIRED if name not in props]
+    if missing:
+        raise _fail(
+            Reason.INCOMPLETE_ATTRIBUTION,
+            f"props has {', '.join(present)} but not {', '.join(missing)}: "
+            f"an attributed event needs {', '.join(ATTRIBUTION_REQUIRED)}",
+        )
+    for name in present:
+        value = props[name]
+        if name == "position":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise _fail(
+                    Reason.BAD_ATTRIBUTION, f"props.position must be an integer, got {type(value).__name__}"
+                )
+            if not 0 <= value <= limits.max_position:
+                raise _fail(
+                    Reason.BAD_ATTRIBUTION, f"props.position {value} is outside 0..{limits.max_position}"
+                )
+        elif not isinstance(value, str):
+            raise _fail(Reason.BAD_ATTRIBUTION, f"props.{name} must be a string, got {type(value).__name__}")
+        elif not value.strip():
+            raise _fail(Reason.BAD_ATTRIBUTION, f"props.{name} is empty")
+        elif len(value) > limits.max_id_length:
+            raise _fail(
+                Reason.BAD_ATTRIBUTION,
+                f"props.{name} has {len(value)} characters, more than {limits.max_id_length}",
+            )
 
 
 def parse_event(raw: str | bytes, limits: Limits = DEFAULT_LIMITS) -> Event:
