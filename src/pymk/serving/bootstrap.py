@@ -74,10 +74,16 @@ def follower(settings: Settings, exclusions: MemoryExclusions) -> DeltaFollower 
 def build_service(settings: Settings) -> RecommendationService:
     """The request path of ``settings``: its lists, its models (loaded now, then followed), fresh graph
     changes from the online store, and cold-start lists for users first seen there."""
+    return build_serving(settings)[0]
+
+
+def build_serving(settings: Settings) -> tuple[RecommendationService, DeltaFollower | None]:
+    """:func:`build_service` and the delta follower it started (None for a ``memory://`` online store),
+    for an entrypoint that reports the follower's progress (the operator console)."""
     exclusions = MemoryExclusions()
     follow = follower(settings, exclusions)
     slot = model_slot(settings).start()
-    return RecommendationService(
+    service = RecommendationService(
         list_store(settings),
         models=slot,
         exclusions=exclusions,
@@ -86,6 +92,7 @@ def build_service(settings: Settings) -> RecommendationService:
         cold_start=None if follow is None else popular_for_known(slot, follow.knows),
         closers=() if follow is None else (follow.close,),
     )
+    return service, follow
 
 
 def build_intake(settings: Settings) -> EventIntake:

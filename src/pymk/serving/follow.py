@@ -45,7 +45,9 @@ class DeltaFollower:
 
     ``seq`` is the last applied sequence number; ``users`` the users the log has named (actor or
     target): a user first seen in the stream is *known* even when no model or list has it yet.
-    ``clock`` dates observed deltas (UNIX seconds).
+    ``clock`` dates observed deltas (UNIX seconds). ``last_event_ts`` is the event time of the last
+    applied delta and ``last_applied_at`` when it was applied (None before the first): the console's
+    freshness panel.
     """
 
     def __init__(
@@ -62,6 +64,8 @@ class DeltaFollower:
         self.seq = 0
         self.users: set[str] = set()
         self.applied = 0
+        self.last_event_ts: float | None = None
+        self.last_applied_at: float | None = None
         self._failing = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -87,6 +91,7 @@ class DeltaFollower:
                 self.users.add(d.target)
             self.seq = d.seq
         self.applied += len(deltas)
+        self.last_event_ts, self.last_applied_at = deltas[-1].ts, at
 
     def knows(self, user_id: str) -> bool:
         """Whether the online store knows ``user_id`` and it was not deleted: named by the delta log, or
