@@ -20,7 +20,7 @@ function el(tag, attrs, ...children) {
     if (key === "class") node.className = value;
     else node.setAttribute(key, String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined) continue;
     node.append(child instanceof Node ? child : String(child));
   }
@@ -67,7 +67,7 @@ async function getJSON(path) {
 }
 
 function replace(container, state, ...children) {
-  container.replaceChildren(...children);
+  container.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined));
   container.dataset.state = state;
 }
 
@@ -184,8 +184,8 @@ function neighbourhoodView(userId, hood, recommended) {
     el("div", { class: "graphbox" }, egoGraph(userId, hood, recommended), legend),
     el("div", { class: "hoodtables" },
       el("h4", {}, `Friends: ${hood.friends_total}${more}`),
-      el("table", { class: "table compact", id: "friends" }, el("thead", {}, el("tr", {}, el("th", {}, "user"), el("th", { class: "n" }, "degree"))),
-        el("tbody", {}, friendRows.length ? friendRows : el("tr", {}, el("td", { colspan: 2, class: "hint" }, "no connections")))),
+      el("div", { class: "scroll" }, el("table", { class: "table compact", id: "friends" }, el("thead", {}, el("tr", {}, el("th", {}, "user"), el("th", { class: "n" }, "degree"))),
+        el("tbody", {}, friendRows.length ? friendRows : el("tr", {}, el("td", { colspan: 2, class: "hint" }, "no connections"))))),
       el("h4", {}, "Friends of friends"),
       el("table", { class: "table compact", id: "fof" }, el("thead", {}, el("tr", {}, el("th", {}, "user"), el("th", { class: "n" }, "mutual"))),
         el("tbody", {}, fofRows.length ? fofRows : el("tr", {}, el("td", { colspan: 2, class: "hint" }, "none")))),
@@ -234,18 +234,18 @@ async function lookup(userId, k) {
 
 function metricsText(metrics) {
   const keys = Object.keys(metrics || {}).sort();
-  if (!keys.length) return "—";
-  return keys.slice(0, 6).map((key) => el("span", { class: "metric" }, `${key} `, el("b", {}, num(metrics[key], 4))));
+  if (!keys.length) return el("span", { class: "hint" }, "no holdout metrics");
+  return keys.slice(0, 8).map((key) => el("span", { class: "metric" }, `${key} `, el("b", {}, num(metrics[key], 4))));
 }
 
 function renderModels(data) {
   const box = document.getElementById("models");
-  const rows = data.versions.map((v) => el("tr", { "data-version": v.version, class: v.active ? "active" : "" },
-    el("td", {}, el("code", {}, v.version), " ", v.active ? badge("active", "ok") : null, v.loaded ? badge("loaded", "info") : null),
-    el("td", {}, when(v.created_at)),
-    el("td", {}, v.model_kind),
-    el("td", { class: "metrics" }, metricsText(v.metrics)),
-    el("td", {}, el("code", { title: v.data_fingerprint }, (v.data_fingerprint || "").slice(0, 8)), " · ", el("code", {}, v.code))));
+  const cards = data.versions.map((v) => el("li", { "data-version": v.version, class: `version${v.active ? " active" : ""}` },
+    el("div", { class: "vhead" }, el("code", { class: "vname" }, v.version),
+      v.active ? badge("active", "ok") : null, v.loaded ? badge("loaded here", "info") : null),
+    el("div", { class: "vmeta" }, `${v.model_kind} · registered ${when(v.created_at)} · data `,
+      el("code", { title: v.data_fingerprint }, (v.data_fingerprint || "").slice(0, 8)), " · code ", el("code", {}, v.code)),
+    el("div", { class: "vmetrics" }, metricsText(v.metrics))));
   const ab = data.ab
     ? el("p", {}, "A/B: challenger ", el("code", {}, data.ab.challenger), ` gets ${Math.round(data.ab.share * 100)}% of users`,
       data.ab.control ? [" against ", el("code", {}, data.ab.control)] : null,
@@ -261,9 +261,8 @@ function renderModels(data) {
       el("dt", {}, "Active"), el("dd", {}, data.active ? el("code", { id: "active-version" }, data.active) : el("span", { id: "active-version", class: "hint" }, "none (lists only)")),
       el("dt", {}, "Loaded here"), el("dd", { id: "loaded-versions" }, data.loaded.length ? data.loaded.map((v, i) => [i ? ", " : "", el("code", {}, v)]) : "none")),
     ab,
-    el("table", { class: "table compact", id: "versions" },
-      el("thead", {}, el("tr", {}, ["version", "registered", "kind", "holdout metrics", "data · code"].map((h) => el("th", {}, h)))),
-      el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 5, class: "hint" }, "no registered versions")))),
+    el("h4", {}, `Registered versions (${data.versions.length}), newest first`),
+    el("ul", { class: "versions", id: "versions" }, cards.length ? cards : el("li", { class: "hint" }, "no registered versions")),
     changes ? [el("h4", {}, "Recent changes"), changes] : null);
   renderPills(data, null);
 }
