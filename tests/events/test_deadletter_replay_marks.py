@@ -63,7 +63,7 @@ def test_select_filters_oldest_first(open_store: Opener) -> None:
     store.put([letter(n, "self_edge" if n % 2 else "bad_json") for n in range(1, 9)])
     every = store.select(Selection())
     assert [r.line for r in every] == list(range(1, 9))
-    by_line = {r.line: r.id for r in every}
+    by_line = {r.line: int(r.id or 0) for r in every}
     assert [r.line for r in store.select(Selection(reason="self_edge"))] == [1, 3, 5, 7]
     assert [r.line for r in store.select(Selection(reason="self_edge", limit=2))] == [1, 3]
     assert [r.line for r in store.select(Selection(since=1_700_000_006.0))] == [6, 7, 8]
@@ -76,9 +76,9 @@ def test_select_filters_oldest_first(open_store: Opener) -> None:
 def test_mark_replayed_sets_both_columns_and_selection_honours_them(open_store: Opener) -> None:
     store = open_store()
     store.put([letter(n) for n in range(1, 5)])
-    ids = [r.id for r in store.select(Selection())]
-    assert all(i is not None for i in ids)
-    first, second = int(ids[0] or 0), int(ids[1] or 0)
+    ids = [int(r.id or 0) for r in store.select(Selection())]
+    assert all(ids)
+    first, second = ids[0], ids[1]
     store.mark_replayed(
         {first: "applied", second: "invalid:bad_timestamp", 99_999: "applied"}, 1_800_000_000.5
     )

@@ -1,9 +1,8 @@
-"""``pymk import FILE --format F`` and ``pymk deadletter``: load data into PYMK_HOME, inspect rejects."""
+"""``pymk import FILE --format F``: load data into PYMK_HOME (rejects: ``pymk deadletter``)."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -130,46 +129,6 @@ def _print_report(report: ImportReport) -> None:
     out.print(f"[dim]stages: {stages}[/]", highlight=False)
 
 
-def deadletter_command(
-    reason: Annotated[
-        str | None, typer.Option("--reason", help="Only records with this reason code.", show_default=False)
-    ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=0, help="How many recent records to list.")] = 20,
-    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many of the most recent.")] = 0,
-    home: HomeOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """List the most recent rejected records (reason, source, line) and the counts by reason."""
-    from pymk.stores import deadletter_store
-
-    with user_errors():
-        store = deadletter_store(settings_from(home, config))
-        try:
-            counts = store.counts_by_reason()
-            records = store.list(limit=limit, offset=offset, reason=reason)
-        finally:
-            store.close()
-    summary = Table(title="dead letters by reason")
-    summary.add_column("reason")
-    summary.add_column("count", justify="right")
-    for code, count in counts.items():
-        summary.add_row(code, f"{count:,}")
-    summary.add_row("[bold]total[/]", f"[bold]{sum(counts.values()):,}[/]")
-    out.print(summary)
-    if not records:
-        out.print("no dead letters" + (f" with reason {escape(reason)}" if reason else ""))
-        return
-    recent = Table(title="most recent first")
-    for name in ("received (UTC)", "reason", "source:line", "detail", "raw"):
-        recent.add_column(name, overflow="fold")
-    for r in records:
-        when = datetime.fromtimestamp(r.received_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        where = f"{r.source or '-'}:{r.line}" if r.line is not None else (r.source or "-")
-        raw = r.raw if len(r.raw) <= 80 else r.raw[:77] + "..."
-        recent.add_row(when, r.reason, escape(where), escape(r.detail), escape(raw))
-    out.print(recent)
-
-
 _IMPORT_HELP = (
     "Import a data set (DESIGN §3 formats) into PYMK_HOME: event log, id map and graph.\n\n"
     "Idempotent: importing the same rows again, from any file name, changes nothing. Rejected lines "
@@ -179,6 +138,5 @@ _IMPORT_HELP = (
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``import`` and ``deadletter`` to ``app``."""
+    """Add ``import`` to ``app`` (``pymk deadletter`` lives in :mod:`pymk.cli.deadletter`)."""
     app.command("import", help=_IMPORT_HELP)(import_command)
-    app.command("deadletter")(deadletter_command)
