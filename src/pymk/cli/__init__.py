@@ -8,19 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from pymk.cli import (
-    batch,
-    deadletter,
-    demo,
-    evaluate,
-    importer,
-    models,
-    monitor,
-    serve,
-    simulate,
-    train,
-    worker,
-)
+from pymk.cli import batch, deadletter, demo, evaluate, importer, models, serve, simulate, train, worker
 
 app = typer.Typer(
     name="pymk",
@@ -30,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (importer, deadletter, evaluate, simulate, train, batch, demo, models, serve, worker, monitor):
+for module in (importer, deadletter, evaluate, simulate, train, batch, demo, models, serve, worker):
     module.register(app)
 
 
