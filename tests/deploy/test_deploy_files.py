@@ -88,7 +88,8 @@ def test_settings_in_compose_and_configmap_load() -> None:
 
 def test_prometheus_rules_and_grafana_provisioning_parse() -> None:
     prometheus = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
-    assert prometheus["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    # Relative to the config file: /etc/prometheus/rules in the container, deploy/prometheus/rules here.
+    assert prometheus["rule_files"] == ["rules/*.yml"]
     rules = yaml.safe_load((ROOT / "deploy/prometheus/rules/pymk.yml").read_text())
     alerts = [r for g in rules["groups"] for r in g["rules"]]
     assert alerts and all({"alert", "expr", "labels", "annotations"} <= set(r) for r in alerts)
@@ -97,7 +98,7 @@ def test_prometheus_rules_and_grafana_provisioning_parse() -> None:
     provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/pymk.yml").read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
     dashboard = json.loads((ROOT / "deploy/grafana/dashboards/pymk.json").read_text())
-    uids = {t["datasource"]["uid"] for p in dashboard["panels"] for t in p["targets"]}
+    uids = {t["datasource"]["uid"] for p in dashboard["panels"] for t in p.get("targets", [])}
     assert dashboard["panels"] and uids == {source["datasources"][0]["uid"]}
 
 
