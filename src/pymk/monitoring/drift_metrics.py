@@ -16,7 +16,8 @@
 - ``pymk_drift_share_drifted``: the share of features that drifted, 0..1;
 - ``pymk_drift_generated_timestamp_seconds``: when the report was generated (UNIX seconds, UTC);
 - ``pymk_drift_feature_value{feature,kind,stat}``, ``pymk_drift_feature_threshold{feature,kind,stat}``
-  and ``pymk_drift_feature_drifted{feature}``: per feature, the statistic, its threshold and 0/1.
+  and ``pymk_drift_feature_drifted{feature}``: per feature (the first entry of a name repeated), the
+  statistic, its threshold and 0/1 (ks and chisquare are p-values: drifted *below* the threshold).
 
 Every sample but ``pymk_drift_report_valid`` is absent while the report is missing or invalid, so an
 alert on them never fires on stale or made-up values. The collector keeps no state between scrapes: a
@@ -160,7 +161,11 @@ class DriftCollector(Collector):
             ["feature", "kind", "stat"],
         )
         drifted = _gauge("pymk_drift_feature_drifted", "1 when the feature drifted, else 0.", ["feature"])
+        seen: set[str] = set()
         for f in report.features:
+            if f.name in seen:  # one sample per label set, or Prometheus rejects the whole scrape
+                continue
+            seen.add(f.name)
             value.add_metric([f.name, f.kind, f.stat], f.value)
             threshold.add_metric([f.name, f.kind, f.stat], f.threshold)
             drifted.add_metric([f.name], 1.0 if f.drifted else 0.0)
