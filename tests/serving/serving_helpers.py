@@ -57,8 +57,12 @@ class AsgiClient:
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self.last_headers: dict[bytes, bytes] = {}
+        """The response headers of the last request."""
 
-    def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, body: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None
+    ) -> tuple[int, Any]:
         raw, _, query = path.partition("?")
         from urllib.parse import unquote
 
@@ -68,7 +72,7 @@ class AsgiClient:
             "path": unquote(raw),
             "raw_path": raw.encode(),
             "query_string": query.encode(),
-            "headers": [],
+            "headers": headers or [],
         }
         sent: list[dict[str, Any]] = []
         messages = [{"type": "http.request", "body": body, "more_body": False}]
@@ -80,6 +84,6 @@ class AsgiClient:
             sent.append(message)
 
         asyncio.run(self.app(scope, receive, send))
-        headers = dict(sent[0]["headers"])
-        assert headers[b"content-type"] == b"application/json" and headers[b"x-request-id"]
+        self.last_headers = got = dict(sent[0]["headers"])
+        assert got[b"content-type"] == b"application/json" and got[b"x-request-id"]
         return sent[0]["status"], orjson.loads(sent[1]["body"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from serving_helpers import AsgiClient
+from serving_helpers import AsgiClient, fill
 
 from pymk.events.deadletter import MemoryDeadLetterStore
 from pymk.events.validation import parse_event
@@ -131,3 +131,42 @@ def test_openapi_documents_the_response(parts: tuple[AsgiClient, ListSink, Memor
     assert set(reply["errors"][0]) == set(
         schemas["EventsAccepted"]["properties"]["errors"]["items"]["required"]
     )
+
+
+def _feedback(i: int, etype: str, **props: object) -> dict[str, object]:
+    return _event(i, type=etype, actor="viewer", target=f"t{i}", props=props)
+
+
+def test_feedback_events_are_counted_by_type_version_and_source(tmp_path: Path) -> None:
+    from pymk.monitoring.metrics import ServeMetrics
+
+    store = MmapListStore(tmp_path / "lists")
+    fill(store)  # lists of model version v0001-test
+    metrics, sink = ServeMetrics(), ListSink()
+    app = create_app(
+        RecommendationService(store), EventIntake(lambda: sink, MemoryDeadLetterStore), metrics=metrics
+    )
+    client = AsgiClient(app)
+    served = {"request_id": "r1", "model_version": "v0001-test", "source": "precomputed", "position": 0}
+    body = [
+        _feedback(0, "impression", **served),
+        _feedback(1, "impression", **served),
+        _feedback(2, "click", **served),
+        _feedback(3, "impression", **{**served, "model_version": "forged", "source": "made-up"}),
+        _feedback(4, "click"),  # unattributed: still accepted
+        _feedback(5, "click", request_id="r1"),  # incomplete: dead-lettered, not counted
+        _event(6),  # a connect: not feedback
+    ]
+    status, reply = client.request("POST", "/v1/events", orjson.dumps(body))
+    assert status == 202 and (reply["accepted"], reply["rejected"]) == (6, 1)
+    assert reply["errors"][0]["reason"] == "incomplete_attribution"
+
+    def value(etype: str, version: str, source: str) -> float | None:
+        labels = {"type": etype, "model_version": version, "source": source}
+        return metrics.registry.get_sample_value("pymk_feedback_events_total", labels)
+
+    assert value("impression", "v0001-test", "precomputed") == 2
+    assert value("click", "v0001-test", "precomputed") == 1
+    assert value("impression", "other", "other") == 1
+    assert value("click", "none", "none") == 1
+    assert value("connect", "none", "none") is None

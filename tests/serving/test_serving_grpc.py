@@ -56,10 +56,19 @@ def _http_scores_as_float32(body: dict[str, object]) -> dict[str, object]:
 def test_same_lists_as_http(both: tuple[pb_grpc.RecommenderStub, AsgiClient]) -> None:
     stub, http = both
     for user, k in (("u3", 5), ("slash/ü", 30), ("u7", 20), ("u0", 200)):
-        _, body = http.request("GET", f"/v1/users/{user.replace('/', '%2F')}/recommendations?k={k}")
-        got = _as_http(stub.Recommend(pb.RecommendRequest(user_id=user, k=k)))
+        rid = f"req-{k}"  # the caller's id is kept by both transports
+        _, body = http.request(
+            "GET",
+            f"/v1/users/{user.replace('/', '%2F')}/recommendations?k={k}",
+            headers=[(b"x-request-id", rid.encode())],
+        )
+        reply, call = stub.Recommend.with_call(
+            pb.RecommendRequest(user_id=user, k=k), metadata=(("x-request-id", rid),)
+        )
+        got = _as_http(reply)
         got.pop("error", None)
-        assert got == _http_scores_as_float32(body)
+        assert got == _http_scores_as_float32(body) and body["request_id"] == rid
+        assert ("x-request-id", rid) in call.initial_metadata()
     _, body = http.request("GET", "/v1/users/u1/recommendations")
     assert len(stub.Recommend(pb.RecommendRequest(user_id="u1")).items) == len(body["items"]) == 20
 
@@ -71,9 +80,14 @@ def test_batch_matches_http(both: tuple[pb_grpc.RecommenderStub, AsgiClient]) ->
     reply = stub.RecommendBatch(pb.RecommendBatchRequest(user_ids=users, k=4))
     assert [r.user_id for r in reply.results] == users
     assert reply.results[1].error.error == "NotFound" and not reply.results[1].items
+    # Without a caller's id each transport makes one per request, shared by the lists of the batch.
+    http_id, grpc_id = body["results"][0]["request_id"], reply.results[0].request_id
+    assert http_id and grpc_id and http_id != grpc_id
+    assert http_id == body["results"][2]["request_id"] and grpc_id == reply.results[2].request_id
     for i in (0, 2):
         got = _as_http(reply.results[i])
         got.pop("error", None)
+        got["request_id"] = http_id
         assert got == _http_scores_as_float32(body["results"][i])
 
 

@@ -90,6 +90,7 @@ def test_batch_keeps_order_and_reports_unknown_users(client: AsgiClient) -> None
     assert results[1]["error"]["error"] == "NotFound" and "items" not in results[1]
     assert results[2]["items"] == [] and results[3] == results[0]
     _, single = client.request("GET", "/v1/users/u2/recommendations?k=3")
+    assert single.pop("request_id") != results[0].pop("request_id")  # one per request
     assert single == results[0]
 
 
@@ -140,3 +141,18 @@ def test_responses_have_the_shape_openapi_documents(client: AsgiClient) -> None:
     error_entry = schemas["BatchResult"]["oneOf"][1]
     assert set(batch["results"][0]) == set(error_entry["required"])
     assert set(batch["results"][0]["error"]) == set(schemas["Error"]["required"])
+
+
+def test_lists_carry_the_request_id_of_the_response(client: AsgiClient) -> None:
+    _, one = client.request("GET", "/v1/users/u3/recommendations?k=2")
+    assert one["request_id"] and one["request_id"].encode() == client.last_headers[b"x-request-id"]
+    _, again = client.request("GET", "/v1/users/u3/recommendations?k=2")
+    assert again["request_id"] != one["request_id"]
+    mine = [(b"x-request-id", b'cli"ent\\1')]  # a caller's id is kept, and JSON-escaped in the body
+    _, echoed = client.request("GET", "/v1/users/u3/recommendations?k=2", headers=mine)
+    assert echoed["request_id"] == 'cli"ent\\1'
+    body = orjson.dumps({"user_ids": ["u1", "nobody", "u2"], "k": 2})
+    _, batch = client.request("POST", "/v1/recommendations:batch", body)
+    found = [r for r in batch["results"] if "items" in r]
+    assert len(found) == 2 and "request_id" not in batch["results"][1]
+    assert {r["request_id"] for r in found} == {client.last_headers[b"x-request-id"].decode()}

@@ -13,10 +13,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections import Counter as Tally
+from collections.abc import Container, Iterable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from pymk.events.schema import FEEDBACK_TYPES, Attribution, Event
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
@@ -26,6 +30,32 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 LENGTH_BUCKETS = (0.0, 1.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0)
 #: Event time -> applied by the worker, seconds.
 FRESHNESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+#: Label values of feedback events: without attribution props, and with a value this process does not
+#: know (clients send these labels: unknown values are folded so a client cannot add series).
+UNATTRIBUTED_LABEL = "none"
+OTHER_LABEL = "other"
+FEEDBACK_SOURCES = frozenset({"precomputed", "realtime"})
+
+
+def feedback_labels(events: Iterable[Event], versions: Container[str]) -> Tally[tuple[str, str, str]]:
+    """``(type, model_version, source)`` -> count over the impression/click events of ``events``.
+
+    A model version outside ``versions`` (the versions this server has loaded) and a source outside
+    :data:`FEEDBACK_SOURCES` count as :data:`OTHER_LABEL`; an unattributed event has both labels
+    :data:`UNATTRIBUTED_LABEL`. Other event types are not counted.
+    """
+    tally: Tally[tuple[str, str, str]] = Tally()
+    for event in events:
+        if event.type not in FEEDBACK_TYPES:
+            continue
+        found = Attribution.of(event)
+        if found is None:
+            tally[event.type.value, UNATTRIBUTED_LABEL, UNATTRIBUTED_LABEL] += 1
+            continue
+        version = found.model_version if found.model_version in versions else OTHER_LABEL
+        source = found.source if found.source in FEEDBACK_SOURCES else OTHER_LABEL
+        tally[event.type.value, version, source] += 1
+    return tally
 
 
 def use_multiprocess_dir(path: Path) -> Path:
@@ -121,6 +151,14 @@ class ServeMetrics:
             "pymk_intake_dead_letters",
             "Events POSTed to /v1/events that went to the dead-letter store, by reason code.",
             ["reason"],
+            registry=r,
+        )
+        self.feedback = Counter(
+            "pymk_feedback_events",
+            "Impression and click events accepted by POST /v1/events, by type and the model version and "
+            "source of the list they are about ('none': unattributed; 'other': a value not served here). "
+            "CTR per version: rate(click) / rate(impression).",
+            ["type", "model_version", "source"],
             registry=r,
         )
         self.model_version = Gauge(

@@ -20,7 +20,13 @@ import orjson
 
 from pymk.errors import InvalidInput, NotFound, PayloadTooLarge, PymkError
 from pymk.monitoring.logs import AccessLog, RequestIds
-from pymk.monitoring.metrics import CONTENT_TYPE, ServeMetrics, exposition, multiprocess_dir
+from pymk.monitoring.metrics import (
+    CONTENT_TYPE,
+    ServeMetrics,
+    exposition,
+    feedback_labels,
+    multiprocess_dir,
+)
 from pymk.monitoring.recorder import RequestRecorder
 from pymk.serving.intake import EventIntake
 from pymk.serving.lists import StoredList
@@ -109,10 +115,15 @@ async def _body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def render_batch(user_ids: Sequence[str], results: Sequence[StoredList | NotFound]) -> bytes:
-    """``service.batch``'s ``results`` as ``{"results": [...]}``, as ``RecommendationService.batch_json``."""
+def render_batch(
+    user_ids: Sequence[str], results: Sequence[StoredList | NotFound], request_id: str | None = None
+) -> bytes:
+    """``service.batch``'s ``results`` as ``{"results": [...]}``, as ``RecommendationService.batch_json``
+    (every list carries ``request_id``, the one id of the request, when given)."""
     parts = [
-        render(u, r) if isinstance(r, StoredList) else orjson.dumps({"user_id": u, "error": r.to_dict()})
+        render(u, r, request_id)
+        if isinstance(r, StoredList)
+        else orjson.dumps({"user_id": u, "error": r.to_dict()})
         for u, r in zip(user_ids, results, strict=True)
     ]
     return b'{"results":[' + b",".join(parts) + b"]}"
@@ -135,7 +146,8 @@ def create_app(
     """The ASGI app serving ``service``: recommendations, batch, healthz, readyz, openapi.json, metrics,
     and ``POST /v1/events`` into ``intake`` (without one that route is 404).
 
-    Every answer carries an ``X-Request-Id`` header (the request's own when it sent a usable one) and is
+    Every answer carries an ``X-Request-Id`` header (the request's own when it sent a usable one; the
+    lists of a recommendations or batch answer carry it as ``request_id`` too, for feedback events) and is
     counted in ``metrics`` (a fresh registry when None; see :mod:`pymk.monitoring.recorder`) and, sampled,
     logged by ``access``. In multiprocess mode a timer on the loop (started by the lifespan startup)
     flushes the counts every ``flush_s`` seconds."""
@@ -146,9 +158,12 @@ def create_app(
         metrics, flush_s=flush_s, late=lambda: service.late, versions=service.model_versions
     )
     request_ids = RequestIds()
+    served: set[str] = set()  # model versions loaded or in the lists since start: feedback labels
     sample_rate, rand, clock = access.sample_rate, random.random, time.perf_counter
 
-    async def route(endpoint: str, scope: Scope, receive: Receive) -> tuple[int, bytes, _Lists]:
+    async def route(
+        endpoint: str, scope: Scope, receive: Receive, request_id: str
+    ) -> tuple[int, bytes, _Lists]:
         path: str = scope["path"]
         method: str = scope["method"]
         if endpoint == "recommendations":
@@ -156,23 +171,31 @@ def create_app(
                 raise MethodNotAllowed(f"{method} not allowed on {path}")
             user_id = _user_of(scope)
             found = service.one(user_id, _k(scope["query_string"]))
-            return 200, render(user_id, found), found
+            return 200, render(user_id, found, request_id), found
         if endpoint == "batch":
             if method != "POST":
                 raise MethodNotAllowed(f"{method} not allowed on {path}")
             user_ids, k = _batch_request(await _body(receive))
             results = service.batch(user_ids, k)
-            return 200, render_batch(user_ids, results), [r for r in results if isinstance(r, StoredList)]
+            body = render_batch(user_ids, results, request_id)
+            return 200, body, [r for r in results if isinstance(r, StoredList)]
         if endpoint == "events" and intake is not None:
             if method != "POST":
                 raise MethodNotAllowed(f"{method} not allowed on {path}")
             body = await _body(receive)
             # Publishing waits on the broker (or fsync): off the event loop, so reads keep flowing.
-            result = await asyncio.to_thread(intake.submit, body)
+            submission = await asyncio.to_thread(intake.accept, body)
+            result = submission.reply
             metrics.intake.labels("accepted").inc(result["accepted"])
             metrics.intake.labels("rejected").inc(result["rejected"])
             for error in result["errors"]:
                 metrics.intake_dead_letters.labels(error["reason"]).inc()
+            served.update(service.model_versions())
+            lists_info = service.store.info()
+            if lists_info is not None:
+                served.add(lists_info.model_version)
+            for labels, n in feedback_labels(submission.events, served).items():
+                metrics.feedback.labels(*labels).inc(n)
             return 202, orjson.dumps(result), None
         if endpoint == "healthz":
             return 200, b'{"status":"ok"}', None
@@ -230,7 +253,7 @@ def create_app(
         )
         lists: _Lists = None
         try:
-            status, body, lists = await route(endpoint, scope, receive)
+            status, body, lists = await route(endpoint, scope, receive, request_id.decode())
         except PymkError as exc:
             status, body = exc.http_status, orjson.dumps(exc.to_dict())
         except Exception:

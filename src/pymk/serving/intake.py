@@ -21,16 +21,28 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from pymk.errors import InvalidInput, InvalidRecord
 from pymk.events.deadletter import DeadLetter, DeadLetterStore
+from pymk.events.schema import Event
 from pymk.events.validation import DEFAULT_LIMITS, Limits, Reason, validate_event
 from pymk.stream.base import EventSink
 
 SOURCE = "POST /v1/events"
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What :meth:`EventIntake.accept` did with one body: ``reply`` is the 202 JSON
+    (``{"accepted", "rejected", "errors"}``), ``events`` the accepted events in body order (for
+    counting feedback by type and model version; see :class:`~pymk.monitoring.metrics.ServeMetrics`)."""
+
+    reply: dict[str, Any]
+    events: list[Event]
 
 
 class MalformedBody(InvalidInput):
@@ -60,7 +72,12 @@ class EventIntake:
         Raises :class:`MalformedBody` (400), ``ServiceUnavailable`` (503) when the stream or the
         dead-letter store cannot be written.
         """
+        return self.accept(body).reply
+
+    def accept(self, body: bytes) -> Submission:
+        """:meth:`submit`, also returning the accepted events (same errors)."""
         items = split_body(body)
+        events: list[Event] = []
         accepted: list[bytes] = []
         keys: list[bytes | None] = []
         letters: list[DeadLetter] = []
@@ -77,13 +94,14 @@ class EventIntake:
                 errors.append({"index": index, "reason": exc.reason, "detail": exc.detail})
                 continue
             accepted.append(raw)
+            events.append(event)
             keys.append(event.actor.encode())
         with self._lock:
             if letters:
                 self._deadletters().put(letters)
             if accepted:
                 self._stream().publish(accepted, keys)
-        return {"accepted": len(accepted), "rejected": len(letters), "errors": errors}
+        return Submission({"accepted": len(accepted), "rejected": len(letters), "errors": errors}, events)
 
     def _stream(self) -> EventSink:
         if self._sink is None:

@@ -51,7 +51,7 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Recommendations": {
         "type": "object",
-        "required": ["user_id", "model_version", "generated_at", "source", "items"],
+        "required": ["user_id", "model_version", "generated_at", "source", "request_id", "items"],
         "properties": {
             "user_id": {"type": "string"},
             "model_version": {"type": "string"},
@@ -66,6 +66,12 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "realtime: the model computed the list for this request; precomputed: a "
                 "stored list (re-filtered with fresh state in hybrid mode), also when real time ran "
                 "past its latency budget",
+            },
+            "request_id": {
+                "type": "string",
+                "description": "The request's id (as the X-Request-Id header; one id for every list of a "
+                "batch). Echo it with model_version, source and the item's 0-based position in the "
+                "props of the impression and click events of this list (see Event)",
             },
             "items": {"type": "array", "items": _ref("Item"), "maxItems": MAX_K},
         },
@@ -99,7 +105,18 @@ _SCHEMAS: dict[str, Any] = {
             "type": {"type": "string", "enum": [t.value for t in EventType]},
             "actor": {"type": "string"},
             "target": {"type": ["string", "null"]},
-            "props": {"type": "object"},
+            "props": {
+                "type": "object",
+                "description": "Free-form, except on impression and click events (actor: the viewer, "
+                "target: the recommended user), where these keys attribute the event to the list shown: "
+                "none of them (unattributed), or at least request_id, model_version and source",
+                "properties": {
+                    "request_id": {"type": "string", "minLength": 1, "maxLength": 128},
+                    "model_version": {"type": "string", "minLength": 1, "maxLength": 128},
+                    "source": {"type": "string", "minLength": 1, "maxLength": 128},
+                    "position": {"type": "integer", "minimum": 0, "maximum": MAX_K - 1},
+                },
+            },
         },
     },
     "EventsAccepted": {

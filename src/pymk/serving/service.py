@@ -275,14 +275,17 @@ class RecommendationService:
         if self.models is not None:
             self.models.close()
 
-    def one_json(self, user_id: str, k: int) -> bytes:
+    def one_json(self, user_id: str, k: int, request_id: str | None = None) -> bytes:
         """:meth:`one` as the JSON body of ``GET /v1/users/{user_id}/recommendations``."""
-        return render(user_id, self.one(user_id, k))
+        return render(user_id, self.one(user_id, k), request_id)
 
-    def batch_json(self, user_ids: Sequence[str], k: int) -> bytes:
-        """:meth:`batch` as ``{"results": [...]}``; an unknown user's entry is ``{"user_id", "error"}``."""
+    def batch_json(self, user_ids: Sequence[str], k: int, request_id: str | None = None) -> bytes:
+        """:meth:`batch` as ``{"results": [...]}``; an unknown user's entry is ``{"user_id", "error"}``;
+        with ``request_id`` every list carries it (one id for the whole request)."""
         parts = [
-            render(u, r) if isinstance(r, StoredList) else orjson.dumps({"user_id": u, "error": r.to_dict()})
+            render(u, r, request_id)
+            if isinstance(r, StoredList)
+            else orjson.dumps({"user_id": u, "error": r.to_dict()})
             for u, r in zip(user_ids, self.batch(user_ids, k), strict=True)
         ]
         return b'{"results":[' + b",".join(parts) + b"]}"
@@ -292,14 +295,18 @@ def _unknown(user_id: str) -> NotFound:
     return NotFound(f"unknown user {user_id!r}")
 
 
-def render(user_id: str, found: StoredList) -> bytes:
-    """One recommendations object (DESIGN §5), the stored item bytes copied in unchanged."""
-    head = orjson.dumps(
-        {
-            "user_id": user_id,
-            "model_version": found.model_version,
-            "generated_at": rfc3339(found.computed_at),
-            "source": found.source,
-        }
-    )
-    return head[:-1] + b',"items":[' + found.items_json + b"]}"
+def render(user_id: str, found: StoredList, request_id: str | None = None) -> bytes:
+    """One recommendations object (DESIGN §5), the stored item bytes copied in unchanged.
+
+    With ``request_id`` the object carries ``"request_id"`` (after ``source``, before ``items``): the id
+    a client echoes in the ``impression``/``click`` events of this list (see :mod:`pymk.monitoring.ctr`).
+    """
+    head: dict[str, str] = {
+        "user_id": user_id,
+        "model_version": found.model_version,
+        "generated_at": rfc3339(found.computed_at),
+        "source": found.source,
+    }
+    if request_id is not None:
+        head["request_id"] = request_id
+    return orjson.dumps(head)[:-1] + b',"items":[' + found.items_json + b"]}"

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$pymk/serving/proto/recommender.proto\x12\x07pymk.v1\"9\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x01k\x18\x02 \x01(\rH\x00\x88\x01\x01\x42\x04\n\x02_k\"?\n\x15RecommendBatchRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x0e\n\x01k\x18\x02 \x01(\rH\x00\x88\x01\x01\x42\x04\n\x02_k\"\x83\x01\n\x04Item\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12+\n\x07reasons\x18\x03 \x03(\x0b\x32\x1a.pymk.v1.Item.ReasonsEntry\x1a.\n\x0cReasonsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\'\n\x05\x45rror\x12\r\n\x05\x65rror\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x9c\x01\n\x0fRecommendations\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x14\n\x0cgenerated_at\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x1c\n\x05items\x18\x05 \x03(\x0b\x32\r.pymk.v1.Item\x12\x1d\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x0e.pymk.v1.Error\"C\n\x16RecommendBatchResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.pymk.v1.Recommendations2\xa2\x01\n\x0bRecommender\x12@\n\tRecommend\x12\x19.pymk.v1.RecommendRequest\x1a\x18.pymk.v1.Recommendations\x12Q\n\x0eRecommendBatch\x12\x1e.pymk.v1.RecommendBatchRequest\x1a\x1f.pymk.v1.RecommendBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$pymk/serving/proto/recommender.proto\x12\x07pymk.v1\"9\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x01k\x18\x02 \x01(\rH\x00\x88\x01\x01\x42\x04\n\x02_k\"?\n\x15RecommendBatchRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x0e\n\x01k\x18\x02 \x01(\rH\x00\x88\x01\x01\x42\x04\n\x02_k\"\x83\x01\n\x04Item\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12+\n\x07reasons\x18\x03 \x03(\x0b\x32\x1a.pymk.v1.Item.ReasonsEntry\x1a.\n\x0cReasonsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\'\n\x05\x45rror\x12\r\n\x05\x65rror\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xb0\x01\n\x0fRecommendations\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x14\n\x0cgenerated_at\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x1c\n\x05items\x18\x05 \x03(\x0b\x32\r.pymk.v1.Item\x12\x1d\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x0e.pymk.v1.Error\x12\x12\n\nrequest_id\x18\x07 \x01(\t\"C\n\x16RecommendBatchResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.pymk.v1.Recommendations2\xa2\x01\n\x0bRecommender\x12@\n\tRecommend\x12\x19.pymk.v1.RecommendRequest\x1a\x18.pymk.v1.Recommendations\x12Q\n\x0eRecommendBatch\x12\x1e.pymk.v1.RecommendBatchRequest\x1a\x1f.pymk.v1.RecommendBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,9 +44,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ERROR']._serialized_start=307
   _globals['_ERROR']._serialized_end=346
   _globals['_RECOMMENDATIONS']._serialized_start=349
-  _globals['_RECOMMENDATIONS']._serialized_end=505
-  _globals['_RECOMMENDBATCHRESPONSE']._serialized_start=507
-  _globals['_RECOMMENDBATCHRESPONSE']._serialized_end=574
-  _globals['_RECOMMENDER']._serialized_start=577
-  _globals['_RECOMMENDER']._serialized_end=739
+  _globals['_RECOMMENDATIONS']._serialized_end=525
+  _globals['_RECOMMENDBATCHRESPONSE']._serialized_start=527
+  _globals['_RECOMMENDBATCHRESPONSE']._serialized_end=594
+  _globals['_RECOMMENDER']._serialized_start=597
+  _globals['_RECOMMENDER']._serialized_end=759
 # @@protoc_insertion_point(module_scope)

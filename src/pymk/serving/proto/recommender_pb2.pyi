@@ -48,20 +48,22 @@ class Error(_message.Message):
     def __init__(self, error: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Recommendations(_message.Message):
-    __slots__ = ("user_id", "model_version", "generated_at", "source", "items", "error")
+    __slots__ = ("user_id", "model_version", "generated_at", "source", "items", "error", "request_id")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     model_version: str
     generated_at: str
     source: str
     items: _containers.RepeatedCompositeFieldContainer[Item]
     error: Error
-    def __init__(self, user_id: _Optional[str] = ..., model_version: _Optional[str] = ..., generated_at: _Optional[str] = ..., source: _Optional[str] = ..., items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, user_id: _Optional[str] = ..., model_version: _Optional[str] = ..., generated_at: _Optional[str] = ..., source: _Optional[str] = ..., items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RecommendBatchResponse(_message.Message):
     __slots__ = ("results",)
