@@ -162,7 +162,13 @@ class Settings(BaseSettings):
         default=0.5,
         gt=0,
         le=1,
-        description="Dataset drift when at least this share of the compared features drifted.",
+        description="Dataset drift when at least this share of the voting features drifted.",
+    )
+    drift_verdict_groups: list[Literal["data", "prediction", "features"]] = Field(
+        default=["data"],
+        min_length=1,
+        description="Feature groups whose drift votes on the verdict: data (new-user share, activity, "
+        "degree, event mix), prediction (served scores), features (ranker inputs); all are reported.",
     )
     max_id_length: int = Field(default=128, ge=1, description="Longest accepted user id, in characters.")
     max_props_bytes: int = Field(

@@ -99,6 +99,7 @@ def test_dataset_verdict_is_the_share_of_drifted_features() -> None:
     a = np.arange(50.0)
     same = ("same", a, a.copy())
     moved = ("moved", a, a + 100)
+    # Data features (no prefix) vote by default; ranker features and the score are reported only.
     one_of_two = dataset_drift([same, moved], [], config)
     assert one_of_two.share_drifted == 0.5 and one_of_two.drifted
     one_of_three = dataset_drift([same, moved, ("same2", a, a.copy())], [], config)
@@ -116,3 +117,19 @@ def test_parse_window(text: str, seconds: float) -> None:
 def test_parse_window_rejects(text: str) -> None:
     with pytest.raises(InvalidInput, match="window"):
         parse_window(text)
+
+
+def test_only_the_voting_groups_decide() -> None:
+    a = np.arange(50.0)
+    numeric = [
+        ("activity", a, a.copy()),
+        ("score", a, a + 100),
+        ("feature:cn", a, a + 100),
+        ("feature:aa", a, a + 100),
+    ]
+    default = dataset_drift(numeric, [], DriftConfig())
+    assert not default.drifted and default.share_drifted == 0.0
+    assert dict(default.group_shares) == {"data": 0.0, "prediction": 1.0, "features": 1.0}
+    assert [f.drifted for f in default.features] == [False, True, True, True]  # all reported
+    everything = dataset_drift(numeric, [], DriftConfig(groups=("data", "prediction", "features")))
+    assert everything.drifted and everything.share_drifted == 0.75

@@ -9,7 +9,9 @@
 3. **refit** the pipeline on *all* rows: the shipped model has seen everything, its metrics are the
    holdout's (the usual "evaluate on a split, ship the refit" trade: the shipped model is measured
    one step removed, but is not a fifth of the data behind);
-4. save it as a bundle (:mod:`pymk.models.bundle`) and register it as a model version (data fingerprint,
+4. save it as a bundle (:mod:`pymk.models.bundle`) with the drift reference profile of the last
+   ``drift_window`` of the home's events (``profile.json``, :mod:`pymk.monitoring.profile`: what
+   ``pymk monitor`` compares later windows with) and register it as a model version (data fingerprint,
    code revision, config, metrics, run id); promote it when the registry's gate allows.
 
 Everything happens inside one tracked run: params, the dataset fingerprint, the metrics and the bundle.
@@ -31,6 +33,8 @@ from pymk.evaluation.pymk_model import PymkModel
 from pymk.evaluation.runner import dataset_summary, evaluate
 from pymk.models.bundle import config_to_dict, save_bundle
 from pymk.models.pipeline import PipelineConfig, PymkPipeline
+from pymk.monitoring.drift import parse_window
+from pymk.monitoring.profile import EventData, build_profile
 from pymk.registry import GateRefused, ModelRegistry, NewVersion, open_registry
 from pymk.training.homedata import NothingToTrain, all_rows, data_fingerprint, home_interactions
 from pymk.training.tracking import Tracker, tracked_run, tracker_from_settings
@@ -150,6 +154,14 @@ def train_home(
         with stage("fitting on all rows"):
             pipeline = PymkPipeline(config)
             pipeline.fit(rows)
+        with stage("profiling the last window for drift monitoring"):
+            profile = build_profile(
+                EventData.from_home(settings.home),
+                window_s=parse_window(settings.drift_window),
+                pipeline=pipeline,
+                sample_size=settings.drift_sample_size,
+                seed=config.seed,
+            )
         with stage("saving and registering the bundle"):
             info = NewVersion(
                 model_name=MODEL_NAME,
@@ -163,9 +175,12 @@ def train_home(
                 metrics=metrics,
                 mlflow_run_id=run_id,
             )
-            version = registry.register(
-                lambda d: save_bundle(pipeline, d, rows=rows, user_ids=user_ids), info
-            )
+
+            def write(directory: Path) -> None:
+                save_bundle(pipeline, directory, rows=rows, user_ids=user_ids)
+                profile.save(directory)
+
+            version = registry.register(write, info)
             tracker.log_artifact(version.path, "bundle")
             validation = {f"validation.{k}": v for k, v in pipeline.validation.items()}
             tracker.log_params({"model_version": version.version, **validation})

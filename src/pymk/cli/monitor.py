@@ -1,0 +1,158 @@
+"""``pymk monitor``: data and prediction drift of the live data against the model version's profile."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from pymk.cli.common import ConfigOption, HomeOption, console, settings_from
+from pymk.errors import PymkError
+
+_HELP = (
+    "Compare a recent window of PYMK_HOME's events and the model's scores with the reference profile saved "
+    "when the model version was trained: per feature (PSI, Kolmogorov-Smirnov or normed Wasserstein for "
+    "numeric, chi-square or Jensen-Shannon for categorical, as Evidently chooses) and overall.\n\n"
+    "Features: new-user share, activity (events per active user per day), degree and event-type mix (the "
+    "data group), the ranker scores of the top-k (prediction) and the ranker's pair features (features). "
+    "The verdict counts the groups in drift_verdict_groups (default: data); thresholds are the drift_* "
+    "settings. The window ends at the newest event.\n\n"
+    "Every run writes PYMK_HOME/monitoring/drift-latest.json and appends to drift-history.jsonl.\n\n"
+    "Exit status: 0 no drift, 1 drift, 2 usage error (bad option, no model, no profile, no events)."
+)
+
+
+def monitor_command(
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--version", help="Model version to compare with (default: the active one).", show_default=False
+        ),
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            "--window",
+            help="Length of the recent window, e.g. 30m, 24h, 7d (default: the reference profile's, "
+            "which is drift_window at training time).",
+            show_default=False,
+        ),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the report as JSON here.", show_default=False)
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write a self-contained HTML report (drift per feature and over time, latency, CTR).",
+            show_default=False,
+        ),
+    ] = None,
+    access_log: Annotated[
+        Path | None,
+        typer.Option(
+            "--access-log",
+            help="With --report: pymk serve's JSON-lines log, for the latency-over-time plot.",
+            show_default=False,
+        ),
+    ] = None,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Report drift of the live data against the model version's reference profile."""
+    try:
+        drifted = _run(version, window, json_out, report, access_log, home, config)
+    except PymkError as exc:
+        console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except FileNotFoundError as exc:
+        console.print(f"[bold red]error:[/] no such file: {escape(str(exc.filename))}", highlight=False)
+        raise typer.Exit(2) from None
+    raise typer.Exit(1 if drifted else 0)
+
+
+def _run(
+    version: str | None,
+    window: str | None,
+    json_out: Path | None,
+    report_out: Path | None,
+    access_log: Path | None,
+    home: Path | None,
+    config: Path | None,
+) -> bool:
+    from pymk.errors import InvalidInput
+    from pymk.monitoring.monitor import read_history, run_monitor
+
+    if access_log is not None and report_out is None:
+        raise InvalidInput("--access-log feeds the HTML report: give --report FILE too")
+    if access_log is not None and not access_log.is_file():
+        raise InvalidInput(f"--access-log: no such file: {access_log}")
+    settings = settings_from(home, config)
+    with console.status("comparing the recent window with the reference profile ..."):
+        result = run_monitor(settings, version=version, window=window)
+    table = _table(result)
+    out = Console()
+    if not out.is_terminal:  # size a piped table to its content, so no feature name is cut
+        out = Console(width=max(80, out.measure(table, options=out.options.update_width(300)).maximum))
+    out.print(table)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        console.print(f"wrote {json_out}")
+    if report_out is not None:
+        from pymk.monitoring.report import read_access_log, write_monitor_report
+
+        latency = None
+        if access_log is not None:
+            latency, skipped = read_access_log(access_log)
+            if skipped:
+                console.print(f"{access_log}: skipped {skipped:,} lines that are not request lines")
+        write_monitor_report(report_out, result, read_history(settings), latency)
+        console.print(f"wrote {report_out}")
+    return result.drifted
+
+
+def _table(result: object) -> Table:
+    from pymk.monitoring.drift import group_of
+    from pymk.monitoring.monitor import DriftReport
+
+    assert isinstance(result, DriftReport)
+    w = result.window.iso()
+    verdict = "[bold red]DRIFT[/]" if result.drifted else "[bold green]no drift[/]"
+    table = Table(
+        title=f"pymk monitor · {result.model_version} · {verdict}",
+        caption=f"window {w['start']} → {w['end']} · {w['events']:,} events · "
+        f"{result.drift.share_drifted:.0%} of the voting features "
+        f"({', '.join(result.voting_groups)}) drifted",
+        header_style="bold",
+    )
+    for name, justify in (
+        ("feature", "left"),
+        ("group", "left"),
+        ("stat", "left"),
+        ("value", "right"),
+        ("threshold", "right"),
+        ("drift", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for f in result.features:
+        table.add_row(
+            escape(f.name),
+            group_of(f.name),
+            f.stat,
+            f"{f.value:.4g}",
+            f"{f.threshold:g}",
+            "[bold red]drift[/]" if f.drifted else "",
+        )
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``pymk monitor`` to ``app``."""
+    app.command("monitor", help=_HELP)(monitor_command)
