@@ -4,5 +4,7 @@
 - :mod:`pymk.monitoring.recorder`: the serving hot path's cheap per-process accumulation, flushed to
   the metrics about once a second;
 - :mod:`pymk.monitoring.worker`: the batch hook that turns ``pymk worker``'s reports into metrics;
-- :mod:`pymk.monitoring.logs`: one JSON-lines formatter and the sampled request log.
+- :mod:`pymk.monitoring.logs`: one JSON-lines formatter and the sampled request log;
+- :mod:`pymk.monitoring.ctr`: impressions, clicks, CTR and acceptance per model version and source,
+  attributed by the request id the lists carry.
 """
