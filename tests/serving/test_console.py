@@ -264,3 +264,58 @@ def test_ego_graph_friends_fresh_connects_and_friends_of_friends() -> None:
     # A user the snapshot does not hold has only its fresh connects.
     ex.connect("newbie", "u1", time.time())
     assert ego("newbie", graph, ex)["friends"] == [{"user_id": "u1", "degree": 3, "fresh": True}]
+
+
+def test_pymk_serve_app_mounts_the_console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pymk.serving.http import app_from_env
+
+    monkeypatch.setenv("PYMK_HOME", str(tmp_path))
+    monkeypatch.delenv("PYMK_CONFIG", raising=False)
+    app = app_from_env()  # what `pymk serve`'s granian workers build
+    assert call(app, "/console")[0] == 200
+    health = orjson.loads(call(app, "/console/api/health")[2])
+    assert health["freshness"]["lists"] is None and health["drift"] is None
+    assert orjson.loads(call(app, "/console/api/models")[2])["versions"] == []
+    status, _, body = call(app, "/healthz")  # the API behind it, untouched
+    assert status == 200 and orjson.loads(body) == {"status": "ok"}
+
+
+class _DeltaLog:
+    """The two online-store calls the follower and the console make, over a list of deltas."""
+
+    def __init__(self, deltas: list[Any]) -> None:
+        self.deltas = deltas
+        self.head = len(deltas)
+
+    def deltas_since(self, seq: int, limit: int = 10_000) -> list[Any]:
+        return [d for d in self.deltas if d.seq > seq][:limit]
+
+    def last_seq(self) -> int:
+        return self.head
+
+    def close(self) -> None:
+        pass
+
+
+def test_health_reports_how_far_the_follower_is_behind(tmp_path: Path) -> None:
+    from pymk.online.base import GraphDelta
+    from pymk.serving.follow import DeltaFollower
+
+    store = MmapListStore(tmp_path / "lists")
+    fill(store)
+    deltas = [GraphDelta(i, "connect", f"u{i}", f"u{i + 1}", 1_790_000_000.0 + i, f"e{i}") for i in (1, 2, 3)]
+    online = _DeltaLog(deltas)
+    follower = DeltaFollower(online, MemoryExclusions(), clock=lambda: 1_790_000_500.0)  # type: ignore[arg-type]
+    follower.poll()
+    online.head = 7  # the worker applied four more that this server has not read yet
+    app = with_console(lambda *a: None, Console(RecommendationService(store), follower=follower))
+    got = orjson.loads(call(app, "/console/api/health")[2])["freshness"]["follower"]
+    assert got["seq"] == 3 and got["head"] == 7 and got["behind"] == 4 and got["applied"] == 3
+    assert _unix(got["last_event_at"]) == 1_790_000_003.0  # the last applied delta's event time
+    assert _unix(got["last_applied_at"]) == 1_790_000_500.0 and got["since_applied_s"] > 0
+
+
+def _unix(rfc3339: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()

@@ -293,16 +293,22 @@ def create_app(
 
 
 def app_from_env() -> ASGIApp:
-    """Factory for granian workers: settings from ``PYMK_*`` (as ``pymk serve`` exported them)."""
+    """Factory for granian workers: settings from ``PYMK_*`` (as ``pymk serve`` exported them); the
+    operator console (:mod:`pymk.serving.console`) in front of the API at ``/console``."""
     from pymk.config import load_settings
     from pymk.monitoring.logs import configure_logging
-    from pymk.serving.bootstrap import build_intake, build_service
+    from pymk.registry import open_registry
+    from pymk.serving.bootstrap import build_intake, build_serving
+    from pymk.serving.console import Console, with_console
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    return create_app(
-        build_service(settings),
+    service, follower = build_serving(settings)
+    api = create_app(
+        service,
         build_intake(settings),
         access=AccessLog(settings.log_sample_rate),
         flush_s=settings.metrics_flush_s,
     )
+    console = Console(service, registry=open_registry(settings), home=settings.home, follower=follower)
+    return with_console(api, console)
