@@ -19,8 +19,10 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from pymk.events.schema import FEEDBACK_TYPES, Attribution, Event
+from pymk.monitoring.drift_metrics import scrape_collectors
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
@@ -81,15 +83,27 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
-def exposition(registry: CollectorRegistry, path: str | None = None) -> bytes:
+def exposition(
+    registry: CollectorRegistry, path: str | None = None, collectors: Iterable[Collector] | None = None
+) -> bytes:
     """The Prometheus text format of every process writing under ``path`` (default: the multiprocess
-    directory, when this process has one), else of ``registry``."""
+    directory, when this process has one), else of ``registry``; then that of ``collectors``, read now
+    (default: :func:`~pymk.monitoring.drift_metrics.scrape_collectors`, the drift report of the
+    ``PYMK_HOME`` that ``pymk serve`` exports). Their family names must differ from ``registry``'s."""
     path = path or multiprocess_dir()
     if path is None:
-        return generate_latest(registry)
-    merged = CollectorRegistry()
-    MultiProcessCollector(merged, path=path)  # type: ignore[no-untyped-call]
-    return generate_latest(merged)
+        text = generate_latest(registry)
+    else:
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=path)  # type: ignore[no-untyped-call]
+        text = generate_latest(merged)
+    extra = scrape_collectors() if collectors is None else list(collectors)
+    if not extra:
+        return text
+    side = CollectorRegistry(auto_describe=False)
+    for collector in extra:
+        side.register(collector)
+    return text + generate_latest(side)
 
 
 class ServeMetrics:
