@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import typer
 
-from pymk.cli import batch, deadletter, demo, evaluate, importer, models, serve, simulate, train, worker
+from pymk.cli import (
+    batch,
+    deadletter,
+    demo,
+    evaluate,
+    importer,
+    models,
+    online,
+    serve,
+    simulate,
+    train,
+    worker,
+)
 
 app = typer.Typer(
     name="pymk",
@@ -18,7 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (importer, deadletter, evaluate, simulate, train, batch, demo, models, serve, worker):
+for module in (importer, deadletter, evaluate, simulate, train, batch, demo, models, serve, worker, online):
     module.register(app)
 
 
