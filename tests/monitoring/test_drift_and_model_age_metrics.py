@@ -9,13 +9,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from mon_helpers import call
 from prometheus_client.parser import text_string_to_metric_families
 from serving_helpers import fill
 
+from pymk.config import load_settings
+from pymk.monitoring.drift import DriftConfig, dataset_drift
 from pymk.monitoring.drift_metrics import DRIFT_REPORT, DriftCollector, scrape_collectors
 from pymk.monitoring.metrics import ServeMetrics, exposition, join_multiprocess_dir
+from pymk.monitoring.monitor import DriftReport as WrittenReport
+from pymk.monitoring.monitor import write_report
+from pymk.monitoring.profile import Window
 from pymk.monitoring.recorder import RequestRecorder, version_created_timestamp
 from pymk.registry.manifest import format_version_id
 from pymk.serving.http import create_app
@@ -204,3 +210,31 @@ def test_model_creation_time_in_multiprocess_mode(tmp_path: Path) -> None:
     created = _key("pymk_model_created_timestamp_seconds", version="v0007-20261126T0300Z")
     assert got[created] == datetime(2026, 11, 26, 3, 0, tzinfo=UTC).timestamp()
     assert got[_key("pymk_model_version_info", version="v0007-20261126T0300Z", role="control")] == 1
+
+
+def test_the_report_pymk_monitor_writes_is_read(tmp_path: Path) -> None:
+    """The contract with ``pymk monitor``: its own writer's file (here with a shifted numeric feature and
+    a p-value statistic, ks, on a small sample) comes out as the same verdict and statistics."""
+    rng = np.random.default_rng(0)
+    config = DriftConfig()
+    drift = dataset_drift(
+        [
+            ("degree", rng.normal(10, 2, 5000), rng.normal(14, 2, 5000)),
+            ("activity", rng.normal(3, 1, 200), rng.normal(3, 1, 200)),
+        ],
+        [("event_type", {"connect": 500, "message": 500}, {"connect": 480, "message": 520})],
+        config,
+    )
+    window = Window(start=1.79e9, end=1.79e9 + 3600, seconds=3600.0, events=6000, active_users=900)
+    written = WrittenReport("2026-11-27T11:30:05Z", "v0003-20261127T0300Z", window, window, drift, ("data",))
+    write_report(load_settings(home=tmp_path), written)
+    got = _drift_samples(tmp_path)
+    assert got[_key("pymk_drift_report_valid")] == 1
+    assert got[_key("pymk_drift_detected")] == float(drift.drifted)
+    assert got[_key("pymk_drift_share_drifted")] == pytest.approx(drift.share_drifted)
+    for f in drift.features:
+        labels = {"feature": f.name, "kind": f.kind, "stat": f.stat}
+        assert got[_key("pymk_drift_feature_value", **labels)] == pytest.approx(f.value)
+        assert got[_key("pymk_drift_feature_drifted", feature=f.name)] == float(f.drifted)
+    assert got[_key("pymk_drift_feature_drifted", feature="degree")] == 1
+    assert {f.stat for f in drift.features} >= {"ks", "wasserstein"}
