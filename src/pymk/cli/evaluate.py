@@ -64,6 +64,14 @@ def evaluate_command(
             "--json", help="Also write the result as JSON (DESIGN §4 shape) here.", show_default=False
         ),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write a self-contained HTML report here (recall@k curves per model, metrics table).",
+            show_default=False,
+        ),
+    ] = None,
     test_fraction: Annotated[
         float, typer.Option(help="Share of the rows (the latest ones) held out as test.")
     ] = 0.2,
@@ -109,6 +117,9 @@ def evaluate_command(
         if replay:
             from pymk.cli.evaluate_replay import REPLAY_MODELS, run_replay
 
+            if report is not None:
+                raise InvalidInput("--report draws the recall@k evaluation; with --replay use --plot")
+
             names = parse_models(REPLAY_MODELS if models == DEFAULT_MODELS else models)
             run_replay(
                 file,
@@ -123,7 +134,16 @@ def evaluate_command(
                 seed=seed,
             )
             return
-        run_evaluation(file, fmt_, ks, parse_models(models), json_out, test_fraction=test_fraction, seed=seed)
+        run_evaluation(
+            file,
+            fmt_,
+            ks,
+            parse_models(models),
+            json_out,
+            test_fraction=test_fraction,
+            seed=seed,
+            report=report,
+        )
 
 
 def run_evaluation(
@@ -135,8 +155,11 @@ def run_evaluation(
     *,
     test_fraction: float = 0.2,
     seed: int = 0,
+    report: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model_names`` on ``file`` with progress bars, print the table, and return the §4 result.
+
+    ``json_out``/``report``: also write the result as JSON / as a self-contained HTML page there.
 
     Shared by ``pymk evaluate`` and ``pymk demo``. Raises :class:`InvalidInput` for an unknown model or
     a missing file.
@@ -170,6 +193,11 @@ def run_evaluation(
     if json_out is not None:
         write_json(result, json_out)
         console.print(f"wrote {json_out}")
+    if report is not None:
+        from pymk.evaluation.report import write_html_report
+
+        write_html_report(result, report, title=f"pymk evaluate · {file.name}")
+        console.print(f"wrote {report}")
     console.print(f"total {time.perf_counter() - start:.1f} s")
     return result
 
