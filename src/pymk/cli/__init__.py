@@ -15,6 +15,7 @@ from pymk.cli import (
     evaluate,
     importer,
     models,
+    monitor,
     online,
     serve,
     simulate,
@@ -30,7 +31,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (importer, deadletter, evaluate, simulate, train, batch, demo, models, serve, worker, online):
+for module in (
+    importer,
+    deadletter,
+    evaluate,
+    simulate,
+    train,
+    batch,
+    demo,
+    models,
+    serve,
+    worker,
+    monitor,
+    online,
+):
     module.register(app)
 
 
