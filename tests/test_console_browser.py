@@ -248,7 +248,7 @@ def test_console_in_chromium(server: str, home: Home, browser: Any, tmp_path: Pa
     _look_up(browser, HOSTILE, "10")
     _settled(browser, HOSTILE)
     error = browser.find_element(By.ID, "user-error")
-    assert "Unknown user" in error.text and HOSTILE in error.text
+    assert error.text.startswith("No such user:") and f"unknown user {HOSTILE!r}" in error.text
     assert browser.find_elements(By.CSS_SELECTOR, "#user-result img") == []
     assert browser.execute_script("return window.pwned === undefined")
 

@@ -214,7 +214,7 @@ async function lookup(userId, k) {
     return;
   }
   if (!answer.ok) {
-    const title = answer.status === 404 ? "Unknown user." : `Error ${answer.status}:`;
+    const title = answer.status === 404 ? "No such user:" : `Error ${answer.status}:`;
     replace(box, "error", errorBox(title, answer.body));
     box.dataset.for = userId;
     return;
