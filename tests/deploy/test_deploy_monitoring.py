@@ -257,11 +257,17 @@ def test_dashboard_structure_and_datasource() -> None:
     assert all(isinstance(i, int) for i in ids), ids
     assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
     (source,) = yaml.safe_load(DATASOURCES.read_text())["datasources"]
+    taken: dict[tuple[int, int], str] = {}  # grid cell -> panel: overlapping panels get moved by Grafana
     for panel in panels:
-        if panel["type"] == "row":
-            continue
         grid = panel["gridPos"]
         assert {"x", "y", "w", "h"} <= set(grid) and grid["x"] + grid["w"] <= 24, panel["title"]
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in taken, f"{panel['title']} overlaps {taken[x, y]}"
+                taken[x, y] = panel["title"]
+        assert panel["type"] in {"row", "stat", "timeseries", "table", "gauge", "bargauge"}, panel["type"]
+        if panel["type"] == "row":
+            continue
         assert panel["title"] and panel["targets"], panel["id"]
         assert panel["datasource"] == {"type": "prometheus", "uid": source["uid"]}, panel["title"]
         for target in panel["targets"]:
