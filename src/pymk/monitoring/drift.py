@@ -267,10 +267,12 @@ def dataset_drift(
             skipped.append(name)
             continue
         results.append(categorical_drift(name, ref_counts, cur_counts, config))
+    order: tuple[Group, ...] = ("data", "prediction", "features")
+    results.sort(key=lambda r: order.index(group_of(r.name)))  # stable: input order within a group
     voting = [r for r in results if group_of(r.name) in config.groups]
     share = sum(r.drifted for r in voting) / len(voting) if voting else 0.0
     shares = []
-    for group in ("data", "prediction", "features"):
+    for group in order:
         members = [r for r in results if group_of(r.name) == group]
         if members:
             shares.append((group, sum(r.drifted for r in members) / len(members)))

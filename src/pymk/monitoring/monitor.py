@@ -10,7 +10,8 @@ version (``profile.json``, written by ``pymk train``), and records the outcome u
     {"generated_at": iso, "model_version": str, "window": {"start": iso, "end": iso, "events": int},
      "drifted": bool, "share_drifted": float,
      "features": [{"name", "kind", "stat", "value", "threshold", "drifted"}, ...],
-     "reference_window": {...}, "voting_groups": [...], "group_shares": {...}, "skipped": [...]}
+     "reference_window": {...}, "voting_groups": [...], "share_threshold": float,
+     "group_shares": {...}, "skipped": [...]}
 
 - ``drift-history.jsonl``: the same object appended as one line per run (drift over time).
 
@@ -60,6 +61,7 @@ class DriftReport:
     reference_window: Window
     drift: DatasetDrift
     voting_groups: tuple[str, ...]
+    share_threshold: float = 0.5
 
     @property
     def drifted(self) -> bool:
@@ -82,6 +84,7 @@ class DriftReport:
             "features": [f.to_dict() for f in self.drift.features],
             "reference_window": self.reference_window.iso(),
             "voting_groups": list(self.voting_groups),
+            "share_threshold": self.share_threshold,
             "group_shares": dict(self.drift.group_shares),
             "skipped": list(self.drift.skipped),
         }
@@ -168,6 +171,7 @@ def run_monitor(
         reference_window=reference.window,
         drift=compare_profiles(reference, current, config),
         voting_groups=config.groups,
+        share_threshold=config.share,
     )
     if record:
         write_report(settings, report)

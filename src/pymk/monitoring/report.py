@@ -5,9 +5,10 @@ Sections (each drawn only from what it is given; an empty section says what woul
 1. summary: the verdict, model version, windows and each group's share of drifted features;
 2. drift per feature: bar charts of each statistic against its threshold (distances: drift when the bar
    reaches the tick; p-values on a log axis: drift when the bar stays left of it) and the full table;
-3. drift over time, from ``drift-history.jsonl``: the voting share of drifted features per run against
-   the dataset threshold, and the statistic of each ``data``/``prediction`` feature per run, divided by
-   its threshold (1 = at the threshold; p-values as ``threshold / p``, so up is worse for both);
+3. drift over time, from ``drift-history.jsonl`` (x: when each run was made): the voting share of
+   drifted features per run against the dataset threshold, and the statistic of each ``data`` and
+   ``prediction`` feature per run divided by its threshold (1 = at the threshold; p-values as
+   ``threshold / p``, so up is worse for both);
 4. latency over time, from a JSON-lines access log of ``pymk serve`` (:mod:`pymk.monitoring.logs`):
    p50 and p99 of ``latency_ms`` per time bucket (the log is sampled: successes at ``log_sample_rate``);
 5. CTR over time: one line per model version from ``(time, version, ctr)`` points — the hook the CTR
@@ -96,7 +97,7 @@ def build_monitor_page(
     page = Page(f"pymk monitor · {report.model_version}", subtitle=_subtitle(report))
     _summary(page, report)
     _per_feature(page, report)
-    _over_time(page, history)
+    _over_time(page, history, report.share_threshold)
     _latency(page, latency)
     _ctr(page, ctr)
     return page
@@ -115,6 +116,7 @@ def _summary(page: Page, report: DriftReport) -> None:
         [
             ["verdict", Cell(verdict, "bad" if report.drifted else "good")],
             ["share of voting features drifted", report.drift.share_drifted],
+            ["dataset drift at", report.share_threshold],
             ["voting groups", ", ".join(report.voting_groups)],
             ["model version", report.model_version],
             ["current window", "{start} → {end}, {events:,} events".format(**report.window.iso())],
@@ -146,11 +148,12 @@ def _per_feature(page: Page, report: DriftReport) -> None:
         section.figure(
             threshold_bars(
                 [f.name for f in distances],
-                [min(f.value, 1e6) for f in distances],
+                [f.value for f in distances],
                 [f.threshold for f in distances],
                 [f.drifted for f in distances],
                 title="Distances (drift when the bar reaches the threshold tick)",
                 xlabel="statistic",
+                clip=5 * max(f.threshold for f in distances),
             )
         )
     if pvalues:
@@ -182,9 +185,9 @@ def _per_feature(page: Page, report: DriftReport) -> None:
     )
 
 
-def _over_time(page: Page, history: Sequence[dict[str, Any]]) -> None:
+def _over_time(page: Page, history: Sequence[dict[str, Any]], share_threshold: float) -> None:
     section = page.section("Drift over time")
-    points = [(t, h) for h in history if (t := _ts(h.get("window", {}).get("end") or h.get("generated_at")))]
+    points = [(t, h) for h in history if (t := _ts(h.get("generated_at")))]
     if not points:
         section.paragraph("No earlier runs in drift-history.jsonl yet.", empty=True)
         return
@@ -198,9 +201,9 @@ def _over_time(page: Page, history: Sequence[dict[str, Any]]) -> None:
                     [float(h.get("share_drifted", 0.0)) for _, h in points],
                 )
             },
-            title="Share of drifted features per run (by window end)",
+            title="Share of drifted voting features per run",
             ylabel="share",
-            threshold=None,
+            threshold=share_threshold,
         )
     )
     series: dict[str, tuple[list[float], list[float]]] = {}

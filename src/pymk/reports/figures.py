@@ -24,6 +24,11 @@ def new_figure(width: float = 8.0, height: float = 3.6) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def _datetimes(seconds: Sequence[float]) -> np.ndarray:
+    """UNIX seconds as ``datetime64[ms]`` (what matplotlib's date axis takes)."""
+    return (np.asarray(seconds, dtype=np.float64) * 1000).astype(np.int64).astype("datetime64[ms]")
+
+
 def line_chart(
     series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     *,
@@ -56,8 +61,10 @@ def time_chart(
     fig = new_figure()
     ax = fig.add_subplot()
     for name, (xs, ys) in series.items():
-        when = (np.asarray(xs, dtype=np.float64) * 1000).astype(np.int64).astype("datetime64[ms]")
-        ax.plot(when, list(ys), marker="o", markersize=3, label=name)
+        ax.plot(_datetimes(xs), list(ys), marker="o", markersize=3, label=name)
+    every = [float(x) for xs, _ in series.values() for x in xs]
+    if every and min(every) == max(every):  # one instant: an hour either side, not matplotlib's years
+        ax.set_xlim(_datetimes([every[0] - 3600.0, every[0] + 3600.0]).tolist())
     if threshold is not None:
         ax.axhline(threshold, color=_BAD, linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     ax.set(title=title, xlabel="time (UTC)", ylabel=ylabel)
@@ -77,12 +84,21 @@ def threshold_bars(
     title: str,
     xlabel: str,
     log: bool = False,
+    clip: float | None = None,
 ) -> Figure:
-    """Horizontal bars of ``values`` (red where ``flagged``) with a black tick at each threshold."""
+    """Horizontal bars of ``values`` (red where ``flagged``) with a black tick at each threshold.
+
+    ``clip``: bars longer than this are drawn to it and labelled with their value, so one huge
+    statistic does not flatten the others.
+    """
     fig = new_figure(8.0, max(2.0, 0.28 * len(names) + 1.2))
     ax = fig.add_subplot()
     ys = list(range(len(names)))
-    ax.barh(ys, list(values), color=[_BAD if f else _GOOD for f in flagged], height=0.6)
+    shown = [min(v, clip) if clip is not None else v for v in values]
+    ax.barh(ys, shown, color=[_BAD if f else _GOOD for f in flagged], height=0.6)
+    for y, value, bar in zip(ys, values, shown, strict=True):
+        if value != bar:
+            ax.text(bar, y, f" {value:.3g} ›", va="center", ha="right", fontsize="x-small", color="white")
     ax.scatter(list(thresholds), ys, marker="|", s=180, color="black", zorder=3, label="threshold")
     ax.set_yticks(ys, list(names), fontsize="small")
     ax.invert_yaxis()
