@@ -115,6 +115,13 @@ class Settings(BaseSettings):
         description="How often a serving process moves its request counts into /metrics (how late a "
         "scrape may see another worker process).",
     )
+    metrics_enabled: bool = Field(
+        default=True,
+        description="Record the serving metrics (HTTP and gRPC request counts, latency, lists, intake, "
+        "feedback). Off: the hot path records nothing and `pymk serve`'s /metrics answers 404 with a "
+        "note; logs and request ids are unaffected. For measuring the metrics' cost, or a server that "
+        "is not scraped.",
+    )
     worker_metrics_port: int | None = Field(
         default=None,
         ge=0,

@@ -10,11 +10,14 @@ so an idle process's last second shows too. A scrape sees other processes up to 
 
 A flush also sets ``pymk_model_version_info`` and ``pymk_model_created_timestamp_seconds`` (when each
 loaded version was registered: the stale-model alert) from the service's loaded versions.
+
+:class:`ThreadedRecorder` is the same behind a lock, for the gRPC server's thread pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import weakref
 from bisect import bisect_left
@@ -205,4 +208,52 @@ class RequestRecorder:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self.flush()
+
+
+class ThreadedRecorder:
+    """A :class:`RequestRecorder` for handlers on a thread pool (the gRPC server): every call takes one
+    lock (uncontended: well under a microsecond), and after :meth:`start` a daemon thread flushes every
+    ``recorder.flush_s`` seconds so an idle server's last counts reach ``/metrics`` too."""
+
+    def __init__(self, recorder: RequestRecorder) -> None:
+        self.recorder = recorder
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def started(self) -> None:
+        """A request began (see :meth:`RequestRecorder.started`)."""
+        with self._lock:
+            self.recorder.in_flight += 1
+
+    def record_many(
+        self, endpoint: str, status: int, seconds: float, lists: Sequence[tuple[str, int]], now: float
+    ) -> None:
+        """A request ended (see :meth:`RequestRecorder.record_many`)."""
+        with self._lock:
+            self.recorder.record_many(endpoint, status, seconds, lists, now)
+
+    def flush(self) -> None:
+        """Move the counts so far into the metric families now."""
+        with self._lock:
+            self.recorder.flush()
+
+    def start(self) -> ThreadedRecorder:
+        """Flush every ``flush_s`` from a daemon thread until :meth:`close`."""
+
+        def run() -> None:
+            while not self._stop.wait(self.recorder.flush_s):
+                self.flush()
+
+        self._thread = threading.Thread(target=run, name="pymk-metrics-flush", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the flushing thread, then flush what is left."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
         self.flush()

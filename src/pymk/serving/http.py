@@ -142,6 +142,7 @@ def create_app(
     metrics: ServeMetrics | None = None,
     access: AccessLog | None = None,
     flush_s: float = 1.0,
+    metrics_enabled: bool = True,
 ) -> ASGIApp:
     """The ASGI app serving ``service``: recommendations, batch, healthz, readyz, openapi.json, metrics,
     and ``POST /v1/events`` into ``intake`` (without one that route is 404).
@@ -150,7 +151,8 @@ def create_app(
     lists of a recommendations or batch answer carry it as ``request_id`` too, for feedback events) and is
     counted in ``metrics`` (a fresh registry when None; see :mod:`pymk.monitoring.recorder`) and, sampled,
     logged by ``access``. In multiprocess mode a timer on the loop (started by the lifespan startup)
-    flushes the counts every ``flush_s`` seconds."""
+    flushes the counts every ``flush_s`` seconds. With ``metrics_enabled`` False nothing is counted
+    (requests, intake, feedback) and ``GET /metrics`` answers 404 with a note; ids and logs stay."""
     openapi = openapi_json()
     metrics = metrics if metrics is not None else ServeMetrics()
     access = access if access is not None else AccessLog()
@@ -186,6 +188,8 @@ def create_app(
             # Publishing waits on the broker (or fsync): off the event loop, so reads keep flowing.
             submission = await asyncio.to_thread(intake.accept, body)
             result = submission.reply
+            if not metrics_enabled:
+                return 202, orjson.dumps(result), None
             metrics.intake.labels("accepted").inc(result["accepted"])
             metrics.intake.labels("rejected").inc(result["rejected"])
             for error in result["errors"]:
@@ -219,6 +223,8 @@ def create_app(
         if endpoint == "openapi":
             return 200, openapi, None
         if endpoint == "metrics":
+            if not metrics_enabled:
+                raise NotFound("metrics are off on this server (PYMK_METRICS_ENABLED=false)")
             recorder.flush()
             return 200, exposition(metrics.registry), None
         raise NotFound(f"no route {path}")
@@ -228,9 +234,9 @@ def create_app(
             while True:
                 message = await receive()
                 kind = message["type"].rsplit(".", 1)[-1]
-                if kind == "startup" and multiprocess_dir() is not None:
+                if kind == "startup" and metrics_enabled and multiprocess_dir() is not None:
                     recorder.start(asyncio.get_running_loop())  # idle workers' counts reach /metrics too
-                if kind == "shutdown":
+                if kind == "shutdown" and metrics_enabled:
                     recorder.close()
                 await send({"type": f"lifespan.{kind}.complete"})
                 if kind == "shutdown":
@@ -238,7 +244,8 @@ def create_app(
         if scope["type"] != "http":
             return
         started = clock()
-        recorder.in_flight += 1
+        if metrics_enabled:
+            recorder.in_flight += 1
         incoming = None
         for name, value in scope["headers"]:
             if name == _REQUEST_ID:
@@ -270,7 +277,9 @@ def create_app(
         )
         await send({"type": "http.response.body", "body": body})
         now = clock()
-        if isinstance(lists, StoredList):  # the hot path: one list
+        if not metrics_enabled:
+            pass
+        elif isinstance(lists, StoredList):  # the hot path: one list
             recorder.record(endpoint, lists.source, status, now - started, len(lists.items), now)
         else:
             recorder.record_many(
@@ -309,6 +318,7 @@ def app_from_env() -> ASGIApp:
         build_intake(settings),
         access=AccessLog(settings.log_sample_rate),
         flush_s=settings.metrics_flush_s,
+        metrics_enabled=settings.metrics_enabled,
     )
     console = Console(service, registry=open_registry(settings), home=settings.home, follower=follower)
     return with_console(api, console)
