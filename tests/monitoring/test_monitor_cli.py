@@ -97,6 +97,11 @@ def test_an_unshifted_stream_is_quiet(tmp_path: Path, reference: Path) -> None:
     assert {"new_user", "activity", "degree", "event_type", "score", "feature:cn"} <= names
     assert len((home / "monitoring" / "drift-history.jsonl").read_text().splitlines()) == 1
 
+    code, text = monitor(home, "--window", "3d")
+    assert code in (0, 1) and "covers 7d, this window 3d" in text
+    latest = json.loads((home / "monitoring" / "drift-latest.json").read_text())
+    assert latest["window"]["events"] < json.loads(out.read_text())["window"]["events"]
+
 
 def test_a_shifted_stream_is_flagged_and_reported(tmp_path: Path, reference: Path) -> None:
     home = _live(tmp_path, reference, shifted=True)

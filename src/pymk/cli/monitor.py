@@ -96,6 +96,13 @@ def _run(
     settings = settings_from(home, config)
     with console.status("comparing the recent window with the reference profile ..."):
         result = run_monitor(settings, version=version, window=window)
+    ref_s, cur_s = result.reference_window.seconds, result.window.seconds
+    if ref_s and cur_s and ref_s != cur_s:
+        console.print(
+            f"[yellow]note:[/] the reference profile covers {_span(ref_s)}, this window {_span(cur_s)}: "
+            "new-user share and the degree of active users depend on the window length",
+            highlight=False,
+        )
     table = _table(result)
     out = Console()
     if not out.is_terminal:  # size a piped table to its content, so no feature name is cut
@@ -116,6 +123,13 @@ def _run(
         write_monitor_report(report_out, result, read_history(settings), latency)
         console.print(f"wrote {report_out}")
     return result.drifted
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86_400.0), ("h", 3600.0), ("m", 60.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _table(result: object) -> Table:
