@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pymk.cli.common import ConfigOption, HomeOption, console, settings_from, user_errors
+from pymk.errors import InvalidInput
 
 
 class Engine(StrEnum):
@@ -27,6 +29,10 @@ store of PYMK_LISTS_URL (memory-mapped files under PYMK_HOME by default, or Redi
 and when each list was computed. A running `pymk serve` picks the new lists up without a restart.
 
 Example: pymk import CollegeMsg.txt --format snap-temporal && pymk train && pymk batch --k 50
+
+--users FILE scores only the users listed there (one external id per line), e.g. a random sample to time
+the batch on a large home (benchmarks/scaling.py); the committed snapshot then holds only their lists,
+so a hybrid server scores every other user in real time until a full run commits.
 """
 
 
@@ -52,6 +58,15 @@ def batch_command(
             show_default=False,
         ),
     ] = None,
+    users_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--users",
+            help="Score only the users listed in this file (one external id per line, blank lines "
+            "ignored); the snapshot then holds only their lists. Local engine only.",
+            show_default=False,
+        ),
+    ] = None,
     home: HomeOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -59,6 +74,7 @@ def batch_command(
         from pymk.serving.batch import run_batch
 
         settings = settings_from(home, config)
+        users = None if users_file is None else _read_users(users_file, engine)
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),
@@ -79,12 +95,26 @@ def batch_command(
                     settings, k=k, workers=workers, chunk=chunk, address=ray_address, progress=progress
                 )
             else:
-                run = run_batch(settings, k=k, workers=workers, chunk=chunk, progress=progress)
+                run = run_batch(settings, k=k, workers=workers, chunk=chunk, users=users, progress=progress)
     info = run.info
     console.print(
         f"precomputed {info.users} lists of up to {info.k} with model {info.model_version} in "
         f"{run.seconds:.1f} s ({run.workers} worker(s); loading the model took {run.load_seconds:.1f} s)"
     )
+
+
+def _read_users(path: Path, engine: Engine) -> list[str]:
+    """The external ids of ``--users`` (one per line, stripped, blank lines skipped)."""
+    if engine is not Engine.LOCAL:
+        raise InvalidInput("--users: only with --engine local")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidInput(f"--users: cannot read {path}: {error}") from error
+    users = [line.strip() for line in text.splitlines() if line.strip()]
+    if not users:
+        raise InvalidInput(f"--users: {path} lists no user id")
+    return users
 
 
 def register(app: typer.Typer) -> None:

@@ -98,9 +98,14 @@ def run_batch(
     k: int = 50,
     workers: int | None = None,
     chunk: int = 512,
+    users: Sequence[str] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> BatchRun:
     """Precompute the top-``k`` of every (not deleted) user with the registry's active version.
+
+    ``users`` (external ids) limits the run to those users, e.g. a sample for timing at scale: repeats
+    count once, deleted ones are skipped, an id the active version does not know raises
+    :class:`InvalidInput` naming it; the committed snapshot then holds lists for those users only.
 
     Users are scored in chunks of ``chunk`` by ``workers`` processes (default: one per core), each loading
     the model once (:func:`~pymk.serving.bootstrap.load_model`: seconds to minutes, it rebuilds the
@@ -115,7 +120,8 @@ def run_batch(
         raise NoActiveModel("no active model version: run `pymk train` (or `pymk models promote`) first")
     user_ids = _bundle_user_ids(active.path)
     deleted = load_graph(settings.home).deleted_users()
-    todo = np.setdiff1d(np.arange(len(user_ids), dtype=np.int64), deleted.astype(np.int64))
+    wanted = np.arange(len(user_ids), dtype=np.int64) if users is None else _indices(user_ids, users)
+    todo = np.setdiff1d(wanted, deleted.astype(np.int64))
     chunks = [todo[lo : lo + chunk] for lo in range(0, todo.shape[0], chunk)]
     n = max(1, min(workers or os.cpu_count() or 1, len(chunks) or 1))
     report = progress or (lambda phase, done, total: None)
@@ -159,6 +165,17 @@ def _write_all(
         done += len(users)
         report("score", done, total)
     return load_s
+
+
+def _indices(user_ids: Sequence[str], users: Sequence[str]) -> np.ndarray:
+    """Sorted distinct internal indices of ``users``; :class:`InvalidInput` on an unknown id."""
+    index = {u: i for i, u in enumerate(user_ids)}
+    unknown = [u for u in users if u not in index]
+    if unknown:
+        raise InvalidInput(
+            f"users: {len(unknown)} id(s) not in the active model version, e.g. {unknown[0]!r}"
+        )
+    return np.unique(np.fromiter((index[u] for u in users), dtype=np.int64, count=len(users)))
 
 
 def _bundle_user_ids(path: Path) -> list[str]:
