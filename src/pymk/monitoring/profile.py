@@ -23,10 +23,11 @@ keeps at most ``sample_size`` values drawn uniformly without replacement (float3
 two-sample KS test and the Wasserstein distance need the sample itself (KS's p-value also needs its
 size, and Evidently picks the test by it), PSI bins are cut at the reference's quantiles at compare time,
 and a sample supports every statistic without choosing bins in advance. A few thousand values per
-feature keep ``profile.json`` to a few hundred KB while the sampling error of the statistics stays small
-next to their thresholds. The feature sample keeps whole rows (the same pairs for every feature).
-Categorical distributions are exact counts. Data without times (snap-static) have no window: the whole
-log is the window and ``new_user``/``activity`` are left out.
+feature keep ``profile.json`` under 1 MB (0.7 MB for CollegeMsg's 49 distributions at the default cap of
+2,000) while the sampling error of the statistics stays small next to their thresholds. The feature
+sample keeps whole rows (the same pairs for every feature). Categorical distributions are exact counts.
+Data without times (snap-static) have no window: the whole log is the window and ``new_user`` and
+``activity`` are left out.
 """
 
 from __future__ import annotations
