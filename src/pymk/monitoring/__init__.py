@@ -6,5 +6,9 @@
 - :mod:`pymk.monitoring.worker`: the batch hook that turns ``pymk worker``'s reports into metrics;
 - :mod:`pymk.monitoring.logs`: one JSON-lines formatter and the sampled request log;
 - :mod:`pymk.monitoring.ctr`: impressions, clicks, CTR and acceptance per model version and source,
-  attributed by the request id the lists carry.
+  attributed by the request id the lists carry;
+- :mod:`pymk.monitoring.profile`, :mod:`pymk.monitoring.drift`, :mod:`pymk.monitoring.monitor`: drift —
+  the reference profile saved with each model version, the statistics and verdict, and
+  :func:`~pymk.monitoring.monitor.run_monitor` behind ``pymk monitor``;
+- :mod:`pymk.monitoring.report`: the HTML page of ``pymk monitor --report``.
 """
