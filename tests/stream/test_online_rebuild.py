@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 from _worker_state import messy_stream, write_stream
 from typer.testing import CliRunner, Result
@@ -14,7 +15,7 @@ from pymk.cli import app
 from pymk.events.deadletter import MemoryDeadLetterStore
 from pymk.events.dedupe import MemorySeenEvents
 from pymk.events.schema import Event, EventType
-from pymk.online import MemoryOnlineStore
+from pymk.online import MemoryOnlineStore, offline
 from pymk.online.base import OnlineStore, PairFeatures, UserFeatures
 from pymk.online.rebuild import log_events, rebuild, summarise_log, verify
 from pymk.stream import open_source
@@ -203,3 +204,45 @@ def test_no_switch_leaves_the_rebuild_under_its_own_prefix(
     assert not list(client.scan_iter(match=redis_prefix + "{*"))  # the live prefix is untouched
     assert list(client.scan_iter(match=redis_prefix + "rebuilt-*"))
     client.close()
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
+def any_store(request: pytest.FixtureRequest) -> OnlineStore:
+    if request.param == "memory":
+        return MemoryOnlineStore()
+    import redis as redis_py
+
+    from pymk.online.redis_store import RedisOnlineStore
+
+    url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+    return RedisOnlineStore(redis_py.Redis.from_url(url), prefix=prefix)
+
+
+@pytest.mark.unit
+def test_a_block_on_a_deleted_user_is_purged_as_offline_does(tmp_path: Path, any_store: OnlineStore) -> None:
+    """Found by the rebuild check on a 20,000-user simulation: the blocker kept its block on the deleted
+    user, so the pair read ``blocked`` online and not offline."""
+    lines = [
+        {"event_id": "1", "ts": 10, "type": "block", "actor": "a", "target": "b"},
+        {"event_id": "2", "ts": 11, "type": "like", "actor": "c", "target": "a"},
+        {"event_id": "3", "ts": 12, "type": "delete_user", "actor": "b", "target": None},
+    ]
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"".join(orjson.dumps({**e, "props": {}}) + b"\n" for e in lines))
+    worker = Worker(
+        open_source(f"file://{path}?follow=0"),
+        tmp_path / "home",
+        seen=MemorySeenEvents(),
+        deadletters=MemoryDeadLetterStore(),
+        online=any_store,
+        source_name="s",
+        poll_s=0.05,
+    )
+    worker.run(idle_exit=0.1)
+    pairs = [("a", "b"), ("a", "c")]
+    got = any_store.pair_features(pairs)
+    assert got == offline.pair_features(tmp_path / "home", pairs)
+    assert not got[0].blocked and got[1].counts == {"like": 1}
+    check = verify(any_store, tmp_path / "home", 12.0)
+    assert check.ok, check.mismatches
+    any_store.close()

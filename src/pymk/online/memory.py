@@ -106,7 +106,7 @@ class MemoryOnlineStore:
                     meta["degree"] = str(int(meta.get("degree", 0)) + (1 if now_on else -1))
         elif op in ("sadd", "hset"):
             h[name] = value
-        elif op == "srem":
+        elif op in ("srem", "hdel"):
             h.pop(name, None)
         else:
             raise ValueError(f"unknown online-store operation {op!r}")

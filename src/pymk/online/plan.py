@@ -10,7 +10,8 @@ Operations (``op, key, field, value``; ``key`` names a structure of the slot):
 
 - ``count`` — bump ``field:bucket`` in ``counts`` (``value`` = event-time bucket); buckets older than the
   retained window behind the slot's newest bucket are dropped, and late events that old are not counted;
-- ``max`` — keep the numeric maximum; ``incr`` — add; ``sadd``/``srem`` — set membership;
+- ``max`` — keep the numeric maximum; ``incr`` — add; ``sadd``/``srem`` — set membership; ``hdel`` —
+  drop a field of a hash;
 - ``edge``/``lww`` — last-writer-wins by event time on a ``"1|ts"``/``"0|ts"`` state (``edge`` also keeps
   ``meta.degree`` equal to the number of ``"1"`` neighbours), so a late connect cannot undo a later
   disconnect; ``del`` — drop a structure; ``hset`` — set a field; ``append`` — next sequence number of
@@ -73,7 +74,11 @@ def plan(event: Event, bucket_seconds: int, neighbours: Callable[[str], Sequence
     if kind is EventType.DELETE_USER:
         own: list[Op] = []
         for other in neighbours(a):
-            on(other).extend([("edge", "adj", a, f"0|{ts}"), ("srem", "partners", a, "")])
+            # The block an other user holds on the deleted one goes too: a deleted user's pairs are
+            # purged (offline.py counts none of them), and that includes "blocked".
+            on(other).extend(
+                [("edge", "adj", a, f"0|{ts}"), ("srem", "partners", a, ""), ("hdel", "blocks", a, "")]
+            )
             if other < a:
                 on(other).append(("del", pair_key(a), "", ""))
             else:

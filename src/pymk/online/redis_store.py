@@ -86,6 +86,8 @@ for _, unit in ipairs(cjson.decode(ARGV[5])) do
           redis.call('SADD', key, f)
         elseif op == 'srem' then
           redis.call('SREM', key, f)
+        elseif op == 'hdel' then
+          redis.call('HDEL', key, f)
         elseif op == 'hset' then
           redis.call('HSET', key, f, v)
         elseif op == 'del' then
