@@ -33,6 +33,7 @@ import numpy as np
 
 from pymk.errors import BundleError
 from pymk.features.rows import Rows
+from pymk.models import compiled
 from pymk.models.pipeline import PipelineConfig, PymkPipeline
 from pymk.models.ranker import Ranker
 
@@ -113,11 +114,15 @@ def save_bundle(
     *,
     rows: Rows | None = None,
     user_ids: list[str] | None = None,
+    compile: bool = False,
 ) -> None:
     """Write fitted ``pipeline`` into ``directory`` (created if missing; existing bundle files replaced).
 
     With ``rows`` (those it was fitted on) the bundle is self-contained; ``user_ids`` (one per user
-    index) lets a server answer in external ids. Raises :class:`BundleError` for an unfitted pipeline.
+    index) lets a server answer in external ids. ``compile``: also compile the rankers to native code for
+    this host (:mod:`pymk.models.compiled`, seconds per booster) and cache it in the bundle, where
+    :func:`load_bundle` on the same kind of host picks it up. Raises :class:`BundleError` for an unfitted
+    pipeline.
     """
     featurizer = pipeline.featurizer
     if featurizer is None:
@@ -157,6 +162,25 @@ def save_bundle(
         "has_gnn": gnn_vectors is not None,
     }
     (directory / BUNDLE_FILE).write_text(json.dumps(body, indent=2) + "\n")
+    if compile:
+        compile_rankers(pipeline, directory, build=True)
+
+
+def compile_rankers(pipeline: PymkPipeline, directory: Path, *, build: bool) -> bool:
+    """Switch ``pipeline``'s fitted rankers to this host's compiled boosters cached in bundle
+    ``directory`` (``build``: compile and cache the missing ones). True when every fitted ranker runs
+    compiled; otherwise (no lleaves, nothing cached, another kind of CPU) all keep LightGBM."""
+    if not compiled.available():
+        return False
+    fitted = [(i, r) for i, r in enumerate(pipeline.rankers) if r.boosters]
+    cache = compiled.cache_dir(directory)
+    for i, ranker in fitted:
+        paths: list[Path | None] = [cache / f"ranker-{i}-{b}.o" for b in range(len(ranker.boosters))]
+        if not ranker.compile(paths, build=build):
+            for _, r in fitted:
+                r.compiled = None
+            return False
+    return bool(fitted)
 
 
 def read_bundle_info(directory: Path) -> dict[str, Any]:
@@ -220,6 +244,7 @@ def load_bundle(directory: Path, rows: Rows | None = None) -> Bundle:
     if stored_sha is not None and rows_fingerprint(rows) != stored_sha:
         raise BundleError(f"the rows given are not those model bundle {directory} was fitted on")
     pipeline.restore(rows, _load_gnn(directory, rows.n_users) if info.get("has_gnn") else None)
+    compile_rankers(pipeline, directory, build=False)
     user_ids = _load_user_ids(directory, rows.n_users) if info.get("has_user_ids") else None
     return Bundle(pipeline=pipeline, rows=rows, user_ids=user_ids, info=info)
 

@@ -14,6 +14,8 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from pymk.models.compiled import Forest, compile_boosters
+
 
 @dataclass(frozen=True)
 class Examples:
@@ -89,6 +91,8 @@ class Ranker:
         self.config = config or RankerConfig()
         self.boosters: list[Any] = []
         self.best_rounds = 0
+        #: The boosters compiled to native code (:meth:`compile`), used by :meth:`predict` when set.
+        self.compiled: list[Forest] | None = None
 
     def _dataset(self, ex: Examples, reference: Any = None) -> Any:
         weight = None
@@ -116,7 +120,7 @@ class Ranker:
         if valid is not None:
             valid_sets = [self._dataset(valid, reference=dtrain)]
             callbacks = [lgb.early_stopping(self.config.early_stopping, verbose=False)]
-        self.boosters, kept = [], []
+        self.boosters, kept, self.compiled = [], [], None
         bags = self.config.bags if train.labels.shape[0] < self.config.bag_below_rows else 1
         for bag in range(bags):
             booster = lgb.train(
@@ -137,12 +141,32 @@ class Ranker:
         if not self.boosters:
             raise RuntimeError("predict() called before fit()")
         total = np.zeros(features.shape[0])
+        if self.compiled is not None:
+            data = np.ascontiguousarray(features, dtype=np.float64)
+            for forest in self.compiled:
+                total += forest.predict(data, n_jobs=self.config.threads)
+            fast: np.ndarray = total / len(self.compiled)
+            return fast
         for booster in self.boosters:
             total += booster.predict(
                 features, num_iteration=self.best_rounds or None, num_threads=self.config.threads
             )
         out: np.ndarray = total / len(self.boosters)
         return out
+
+    def model_texts(self) -> list[str]:
+        """Each booster as LightGBM model text, cut to the rounds :meth:`predict` uses."""
+        return [b.model_to_string(num_iteration=self.best_rounds or None) for b in self.boosters]
+
+    def compile(self, caches: list[Path | None] | None = None, *, build: bool = True) -> bool:
+        """Make :meth:`predict` run natively compiled boosters (:mod:`pymk.models.compiled`): compiled now
+        or loaded from ``caches`` (one path per booster; written when missing and ``build``). Returns
+        whether it did; without lleaves (or ``build=False`` and a missing cache) LightGBM stays in use."""
+        if not self.boosters:
+            return False
+        paths = caches if caches is not None else [None] * len(self.boosters)
+        self.compiled = compile_boosters(self.model_texts(), paths, build=build)
+        return self.compiled is not None
 
     @property
     def booster(self) -> Any:

@@ -177,7 +177,7 @@ def train_home(
             )
 
             def write(directory: Path) -> None:
-                save_bundle(pipeline, directory, rows=rows, user_ids=user_ids)
+                save_bundle(pipeline, directory, rows=rows, user_ids=user_ids, compile=True)
                 profile.save(directory)
 
             version = registry.register(write, info)
