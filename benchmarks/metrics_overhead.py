@@ -10,7 +10,9 @@ list (mmap store, 2,000 users) through two ASGI apps in one event loop, no socke
 - **instrumented**: :func:`pymk.serving.http.create_app` as served — request id, timing, the
   :class:`~pymk.monitoring.recorder.RequestRecorder` counts, 1% sampled JSON log line (to a null handler)
   — once in single-process mode and once in multiprocess mode (values in memory-mapped files, as under
-  ``pymk serve``).
+  ``pymk serve``);
+- **metrics-off**: the same app with ``metrics_enabled=False`` (ids and sampled log, no metrics), so
+  ``multiprocess`` / ``metrics-off`` is what the metrics alone cost.
 
 Each variant serves ``--requests`` in chunks of ``--chunk``, the variants' chunks interleaved so load
 from other processes hits them alike; prints the best and the median chunk (µs per request), the ratios
@@ -166,6 +168,7 @@ def main() -> None:
         mp_dir.mkdir()
         join_multiprocess_dir(mp_dir)  # families built from here on write memory-mapped files
         apps["multiprocess"] = create_app(service, access=AccessLog(0.01))
+        apps["metrics-off"] = create_app(service, access=AccessLog(0.01), metrics_enabled=False)
         direct["multiprocess"] = direct_cost(args.requests)
         times = compare(apps, args.requests, args.chunk, args.k)
         service.close()
@@ -178,6 +181,11 @@ def main() -> None:
     for name in ("single-process", "multiprocess"):
         lost = (1 - base_min / min(times[name])) * 100
         print(f"instrumented {name}: throughput -{lost:.1f}% (best chunks)")
+    off_min, off_med = min(times["metrics-off"]), float(np.median(times["metrics-off"]))
+    print(
+        f"metrics alone (multiprocess vs metrics-off): {min(times['multiprocess']) - off_min:.2f} us per "
+        f"request best, {float(np.median(times['multiprocess'])) - off_med:.2f} us median"
+    )
     print(
         "for comparison, a direct histogram observe + counter inc per request: "
         f"{direct['single-process']:.2f} us single-process, {direct['multiprocess']:.2f} us multiprocess "
