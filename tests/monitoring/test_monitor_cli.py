@@ -7,8 +7,11 @@ import json
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 from sim_streams import REFERENCE_SEED, config
 from typer.testing import CliRunner
@@ -23,6 +26,7 @@ from pymk.monitoring.monitor import read_history, run_monitor
 from pymk.monitoring.profile import Profile
 from pymk.monitoring.report import build_monitor_page
 from pymk.sim import SimConfig, simulate, write_jsonl
+from pymk.sim.feedback import FeedbackConfig, ServedList, as_events, simulate_feedback
 from pymk.training.train import train_home
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -87,7 +91,9 @@ def test_an_unshifted_stream_is_quiet(tmp_path: Path, reference: Path) -> None:
     assert code == 0, text
     assert "no drift" in text and "feature:c_deg" in text
     latest = json.loads((home / "monitoring" / "drift-latest.json").read_text())
-    assert json.loads(out.read_text()) == latest
+    written = json.loads(out.read_text())
+    assert written.pop("ctr")["impressions"] == 0 and written == latest  # --json: drift-latest.json + ctr
+    assert "CTR: no impression events in the window" in text
     assert set(latest) >= {"generated_at", "model_version", "window", "drifted", "share_drifted", "features"}
     assert set(latest["window"]) == {"start", "end", "events"} and latest["window"]["events"] > 0
     assert latest["drifted"] is False and latest["share_drifted"] < 0.5
@@ -100,7 +106,7 @@ def test_an_unshifted_stream_is_quiet(tmp_path: Path, reference: Path) -> None:
     code, text = monitor(home, "--window", "3d")
     assert code in (0, 1) and "covers 7d, this window 3d" in text
     latest = json.loads((home / "monitoring" / "drift-latest.json").read_text())
-    assert latest["window"]["events"] < json.loads(out.read_text())["window"]["events"]
+    assert latest["window"]["events"] < written["window"]["events"]
 
 
 def test_a_shifted_stream_is_flagged_and_reported(tmp_path: Path, reference: Path) -> None:
@@ -157,3 +163,90 @@ def test_usage_errors_exit_2(tmp_path: Path, reference: Path) -> None:
     assert code == 2 and "--report" in text
     code, text = monitor(reference, "--no-such-option")
     assert code == 2
+
+
+def _served(
+    users: list[str], version: str, first_true: bool, ts: float, rng: np.random.Generator
+) -> ServedList:
+    viewer, *items = (str(u) for u in rng.choice(users, 6, replace=False))
+    return ServedList(viewer, f"r-{version}-{ts:.0f}-{viewer}", version, "precomputed", tuple(items), ts)
+
+
+def _add_feedback(home: Path, end: float) -> tuple[pa.Table, float]:
+    """Attributed feedback on lists of two versions: ``v-good``'s first item always connects later,
+    ``v-bad``'s never. 30 lists per version two days before ``end`` (in the window), 10 more 20 days
+    before (outside it). Returns the feedback and the time of its first in-window impression."""
+    users = sorted({str(u) for u in simulate(config(1)).to_arrow().column("actor").to_pylist()})
+    rng = np.random.default_rng(5)
+    lists = [
+        _served(users, version, version == "v-good", when + 60 * i, rng)
+        for version in ("v-good", "v-bad")
+        for when, n in ((end - 2 * 86_400, 30), (end - 20 * 86_400, 10))
+        for i in range(n)
+    ]
+    truth = {frozenset((s.user_id, s.items[0])) for s in lists if s.model_version == "v-good"}
+    feedback = simulate_feedback(
+        lists,
+        truth,
+        FeedbackConfig(p_click_true=0.9, p_click_false=0.05, repeat_share=0.0, connect_delay_s=600),
+    )
+    path = home.parent / "feedback.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in as_events(feedback)))
+    import_file(path, "events-jsonl", load_settings(home=home))
+    return feedback, end - 2 * 86_400
+
+
+def _counts(feedback: pa.Table, since: float) -> dict[str, tuple[int, int]]:
+    """(impressions, clicks) per version from the events themselves (no repeats: one event each)."""
+    out: dict[str, list[int]] = {}
+    for row in feedback.to_pylist():
+        if row["props"] is None or row["ts"] < since or row["type"] not in ("impression", "click"):
+            continue
+        acc = out.setdefault(json.loads(row["props"])["model_version"], [0, 0])
+        acc[0 if row["type"] == "impression" else 1] += 1
+    return {v: (i, c) for v, (i, c) in out.items()}
+
+
+def test_ctr_per_version_and_source_over_the_window_and_the_log(tmp_path: Path, reference: Path) -> None:
+    home = _live(tmp_path, reference, shifted=False)
+    end = float(simulate(config(1)).to_arrow().column("ts").to_numpy().max())
+    feedback, in_window = _add_feedback(home, end)
+    out, report = tmp_path / "out.json", tmp_path / "report.html"
+    code, text = monitor(home, "--json", str(out), "--report", str(report))
+    body = json.loads(out.read_text())
+    assert code == (1 if body["drifted"] else 0), text  # drift alone decides the exit status
+    ctr = body["ctr"]
+    assert ctr["scope"] == "window" and ctr["bucket_s"] == 86_400  # a 7-day window: daily buckets
+    since = datetime.fromisoformat(ctr["since"]).timestamp()
+    assert end - 20 * 86_400 < since < in_window
+    expected = _counts(feedback, since)
+    versions = {r["model_version"]: r for r in ctr["versions"]}
+    assert set(versions) == {"v-good", "v-bad"}
+    for version, (impressions, clicks) in expected.items():
+        row = versions[version]
+        assert (row["impressions"], row["clicks"]) == (impressions, clicks) == (150, row["clicks"])
+        assert row["ctr_low"] <= row["ctr"] == clicks / impressions <= row["ctr_high"]
+        assert 0.0 <= row["acceptance_low"] <= row["acceptance"] <= row["acceptance_high"] <= 1.0
+    assert versions["v-good"]["ctr"] > versions["v-bad"]["ctr"]
+    assert {(r["model_version"], r["source"]) for r in ctr["totals"]} == {
+        ("v-good", "precomputed"),
+        ("v-bad", "precomputed"),
+    }
+    assert "CTR and acceptance over the window" in text and "v-good" in text and "precomputed" in text
+    page = report.read_text()
+    # Drift per feature, share and statistics over time, CTR over time.
+    assert "No CTR series given yet" not in page and page.count("<svg") == 4
+
+    code, text = monitor(home, "--json", str(out), "--ctr-all", "--ctr-bucket", "1h")
+    ctr = json.loads(out.read_text())["ctr"]
+    assert ctr["scope"] == "log" and ctr["since"] is None and ctr["bucket_s"] == 3600
+    assert "over the whole log" in text
+    everything = _counts(feedback, -1.0)
+    assert (
+        {r["model_version"]: r["impressions"] for r in ctr["versions"]}
+        == {v: i for v, (i, _) in everything.items()}
+        == {"v-good": 200, "v-bad": 200}
+    )
+
+    code, text = monitor(home, "--ctr-bucket", "often")
+    assert code == 2 and "--ctr-bucket" in text

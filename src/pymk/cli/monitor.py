@@ -23,6 +23,11 @@ _HELP = (
     "The verdict counts the groups in drift_verdict_groups (default: data); thresholds are the drift_* "
     "settings. The window ends at the newest event.\n\n"
     "Every run writes PYMK_HOME/monitoring/drift-latest.json and appends to drift-history.jsonl.\n\n"
+    "Business metrics: from the impression, click and connect events in the log that carry a served "
+    "list's request id, model version and source, the CTR (clicks per impression) and acceptance (connects "
+    "within 7 days per impression) per model version and per source, with 95% Wilson intervals, over the "
+    "same window (--ctr-all: the whole log). They go in the table, in --json (key ctr) and in --report's "
+    "CTR-over-time plot; they do not change the exit status.\n\n"
     "Exit status: 0 no drift, 1 drift, 2 usage error (bad option, no model, no profile, no events)."
 )
 
@@ -62,12 +67,34 @@ def monitor_command(
             show_default=False,
         ),
     ] = None,
+    ctr_all: Annotated[
+        bool,
+        typer.Option("--ctr-all", help="CTR and acceptance over the whole event log instead of the window."),
+    ] = False,
+    ctr_bucket: Annotated[
+        str | None,
+        typer.Option(
+            "--ctr-bucket",
+            help="Time bucket of the CTR series, e.g. 1h, 1d (default: 1h for windows up to 2d, else 1d).",
+            show_default=False,
+        ),
+    ] = None,
     home: HomeOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Report drift of the live data against the model version's reference profile."""
+    """Report drift of the live data against the model version's reference profile, and CTR."""
     try:
-        drifted = _run(version, window, json_out, report, access_log, home, config)
+        drifted = _run(
+            version,
+            window,
+            json_out,
+            report,
+            access_log,
+            home,
+            config,
+            ctr_all=ctr_all,
+            ctr_bucket=ctr_bucket,
+        )
     except PymkError as exc:
         console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -85,10 +112,21 @@ def _run(
     access_log: Path | None,
     home: Path | None,
     config: Path | None,
+    *,
+    ctr_all: bool = False,
+    ctr_bucket: str | None = None,
 ) -> bool:
     from pymk.errors import InvalidInput
+    from pymk.monitoring.drift import parse_window
     from pymk.monitoring.monitor import read_history, run_monitor
+    from pymk.monitoring.monitor_ctr import monitor_ctr
 
+    bucket_s = None
+    if ctr_bucket is not None:
+        try:
+            bucket_s = parse_window(ctr_bucket)
+        except InvalidInput as exc:
+            raise InvalidInput(f"--ctr-bucket: {exc.message}") from None
     if access_log is not None and report_out is None:
         raise InvalidInput("--access-log feeds the HTML report: give --report FILE too")
     if access_log is not None and not access_log.is_file():
@@ -96,6 +134,8 @@ def _run(
     settings = settings_from(home, config)
     with console.status("comparing the recent window with the reference profile ..."):
         result = run_monitor(settings, version=version, window=window)
+    with console.status("counting impressions, clicks and connects ..."):
+        ctr = monitor_ctr(settings, result, whole_log=ctr_all, bucket_s=bucket_s)
     ref_s, cur_s = result.reference_window.seconds, result.window.seconds
     if ref_s and cur_s and ref_s != cur_s:
         console.print(
@@ -104,13 +144,11 @@ def _run(
             highlight=False,
         )
     table = _table(result)
-    out = Console()
-    if not out.is_terminal:  # size a piped table to its content, so no feature name is cut
-        out = Console(width=max(80, out.measure(table, options=out.options.update_width(300)).maximum))
-    out.print(table)
+    _fitted(table).print(table)
+    print_ctr(ctr)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        json_out.write_text(json.dumps({**result.to_dict(), "ctr": ctr.to_dict()}, indent=2) + "\n")
         console.print(f"wrote {json_out}")
     if report_out is not None:
         from pymk.monitoring.report import read_access_log, write_monitor_report
@@ -120,7 +158,7 @@ def _run(
             latency, skipped = read_access_log(access_log)
             if skipped:
                 console.print(f"{access_log}: skipped {skipped:,} lines that are not request lines")
-        write_monitor_report(report_out, result, read_history(settings), latency)
+        write_monitor_report(report_out, result, read_history(settings), latency, ctr.points())
         console.print(f"wrote {report_out}")
     return result.drifted
 
@@ -165,6 +203,71 @@ def _table(result: object) -> Table:
             "[bold red]drift[/]" if f.drifted else "",
         )
     return table
+
+
+def _fitted(table: Table) -> Console:
+    """stdout's console; piped, one as wide as ``table``'s content, so no cell is cut or wrapped."""
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=max(80, out.measure(table, options=out.options.update_width(300)).maximum))
+    return out
+
+
+def print_ctr(ctr: object) -> None:
+    """Print the CTR table of ``ctr`` (a :class:`~pymk.monitoring.monitor_ctr.MonitorCtr`) to stdout: one
+    row per model version (every source), then one per version and source; or a line saying there is no
+    feedback."""
+    from pymk.monitoring.ctr import ALL_SOURCES
+    from pymk.monitoring.monitor_ctr import MonitorCtr
+
+    assert isinstance(ctr, MonitorCtr)
+    scope = "the whole log" if ctr.scope == "log" else "the window"
+    if ctr.impressions == 0:
+        Console().print(
+            f"CTR: no impression events in {scope} (feedback carries request_id, model_version, source)"
+        )
+        return
+    rep = ctr.report
+    table = Table(
+        title=f"CTR and acceptance over {scope}",
+        caption=f"{rep.confidence:.0%} Wilson intervals · acceptance: a connect within "
+        f"{_span(rep.window_s)} of the impression · {rep.unmatched_clicks:,} attributed clicks "
+        "without their impression",
+        header_style="bold",
+    )
+    for name, justify in (
+        ("model version", "left"),
+        ("source", "left"),
+        ("impressions", "right"),
+        ("clicks", "right"),
+        ("CTR", "right"),
+        ("accepted", "right"),
+        ("acceptance", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    by_version = {row.model_version: [row] for row in rep.versions}
+    for row in rep.totals:
+        if row.source != ALL_SOURCES and row.source != row.model_version:
+            by_version.setdefault(row.model_version, []).append(row)
+    for rows in by_version.values():
+        for i, row in enumerate(rows):
+            table.add_row(
+                escape(row.model_version) if i == 0 else "",
+                escape(row.source),
+                f"{row.impressions:,}",
+                f"{row.clicks:,}",
+                _rate(row.ctr, row.ctr_low, row.ctr_high),
+                f"{row.accepted:,}",
+                _rate(row.acceptance, row.acceptance_low, row.acceptance_high),
+                end_section=i == len(rows) - 1,
+            )
+    _fitted(table).print(table)
+
+
+def _rate(value: float | None, low: float | None, high: float | None) -> str:
+    if value is None or low is None or high is None:
+        return "–"
+    return f"{value:.2%} [{low:.2%}, {high:.2%}]"
 
 
 def register(app: typer.Typer) -> None:
