@@ -121,8 +121,11 @@ class PymkState:
         self._n = 0
 
     def fit(self, state: ReplayState) -> None:
-        """Train on the train state's rows, sized for every user of the replay."""
+        """Train on the train state's rows, sized for every user of the replay; the rankers are then
+        compiled (:mod:`pymk.models.compiled`): a replay scores thousands of queries with them."""
         self.pipeline.fit(state.rows(state.n_all))
+        for ranker in self.pipeline.rankers:
+            ranker.compile()
         featurizer = self.pipeline.featurizer
         self._gnn = featurizer.scorer.gnn_vectors if featurizer is not None else None
         self._n = state.n_known
