@@ -192,7 +192,8 @@ def run_rebuild(
             done = plan.switch()
             out.print(
                 f"[green]switched[/]: {done.renamed:,} keys renamed from {escape(plan.staging)}, "
-                f"{done.removed:,} old keys removed, in one transaction of {done.seconds * 1000:.0f} ms",
+                f"{done.removed:,} old keys removed, in one transaction "
+                f"({done.seconds:.1f} s to send and run)",
                 highlight=False,
             )
         else:
