@@ -102,12 +102,17 @@ def test_a_refused_candidate_stays_unpromoted(harness: None, home: Path, tmp_pat
 
 
 def test_schedules_are_deployments_built_without_a_server() -> None:
-    from pymk.pipelines.deployments import BATCH_CRON, RETRAIN_CRON, deployments
+    from pymk.pipelines.deployments import BATCH_CRON, DRIFT_CRON, RETRAIN_CRON, deployments
 
     built = {d.name: d for d in deployments("/data/pymk")}
-    assert set(built) == {"pymk-retrain-daily", "pymk-batch-hourly"}
+    assert set(built) == {"pymk-retrain-daily", "pymk-batch-hourly", "pymk-drift-daily"}
     crons = {name: [s.schedule.cron for s in d.schedules] for name, d in built.items()}
-    assert crons == {"pymk-retrain-daily": [RETRAIN_CRON], "pymk-batch-hourly": [BATCH_CRON]}
+    assert crons == {
+        "pymk-retrain-daily": [RETRAIN_CRON],
+        "pymk-batch-hourly": [BATCH_CRON],
+        "pymk-drift-daily": [DRIFT_CRON],
+    }
+    assert DRIFT_CRON.split()[2:] == ["*", "*", "*"]  # daily
     assert all(d.parameters == {"home": "/data/pymk"} for d in built.values())
 
 

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from prefect.deployments.runner import RunnerDeployment
 
-from pymk.pipelines.flows import batch_flow, retrain_flow
+from pymk.pipelines.flows import batch_flow, drift_check_flow, retrain_flow
 
-#: Daily retrain at 03:00 UTC, when traffic is lowest; the batch every hour, at minute 15.
+#: Daily retrain at 03:00 UTC, when traffic is lowest; the batch every hour, at minute 15; the drift
+#: check daily at 02:30 UTC, before the retrain, so a drift alert names the version that saw the data.
 RETRAIN_CRON = "0 3 * * *"
 BATCH_CRON = "15 * * * *"
+DRIFT_CRON = "30 2 * * *"
 
 
 def deployments(home: str | None = None) -> list[RunnerDeployment]:
-    """The retrain (daily) and batch precompute (hourly) deployments, both in UTC."""
+    """The retrain (daily), batch precompute (hourly) and drift check (daily) deployments, in UTC.
+
+    The drift check's webhook is read from ``$PYMK_ALERT_WEBHOOK`` where the flow runs (a secret stays
+    out of the deployment's parameters)."""
     params = {"home": home} if home else {}
     built = [
         retrain_flow.to_deployment(
@@ -24,6 +29,9 @@ def deployments(home: str | None = None) -> list[RunnerDeployment]:
         ),
         batch_flow.to_deployment(
             "pymk-batch-hourly", cron=BATCH_CRON, parameters=params, tags=["pymk", "batch"]
+        ),
+        drift_check_flow.to_deployment(
+            "pymk-drift-daily", cron=DRIFT_CRON, parameters=params, tags=["pymk", "monitoring"]
         ),
     ]
     # Called from synchronous code, ``to_deployment`` returns the deployment itself (not a coroutine).

@@ -12,7 +12,8 @@ from prefect import flow, get_run_logger
 from pymk.config import Settings, load_settings
 from pymk.models.bundle import config_from_dict
 from pymk.models.pipeline import PipelineConfig
-from pymk.pipelines import tasks
+from pymk.monitoring.monitor import NothingToMonitor
+from pymk.pipelines import alerts, tasks
 
 
 @dataclass(frozen=True)
@@ -82,3 +83,62 @@ def batch_flow(home: str | None = None, k: int = 50, workers: int | None = None)
     )
     users: int = run.info.users
     return users
+
+
+@dataclass(frozen=True)
+class DriftOutcome:
+    """What one drift check found. ``skipped`` says why nothing was compared (no model, no events);
+    ``alerted``: drift was found and the alert logged; ``webhook_status``: the webhook's HTTP status when
+    the alert was also POSTed (None when no webhook is configured or nothing was sent)."""
+
+    model_version: str | None = None
+    drifted: bool = False
+    share_drifted: float = 0.0
+    drifted_features: list[str] = field(default_factory=list)
+    alerted: bool = False
+    webhook_status: int | None = None
+    skipped: str | None = None
+
+
+@flow(name="pymk-drift-check", validate_parameters=True)
+def drift_check_flow(
+    home: str | None = None,
+    version: str | None = None,
+    window: str | None = None,
+    webhook_url: str | None = None,
+) -> DriftOutcome:
+    """``pymk monitor``'s drift check, then an alert when drift is found.
+
+    The check is :func:`~pymk.monitoring.monitor.run_monitor` (recorded in ``drift-latest.json`` and
+    ``drift-history.jsonl`` as the CLI records it; ``version``/``window`` as ``--version``/``--window``).
+    On drift it logs an error naming the drifted features and, when a webhook is configured
+    (``webhook_url``, else ``$PYMK_ALERT_WEBHOOK``), POSTs :func:`~pymk.pipelines.alerts.drift_alert` to
+    it (retried; the run fails when it cannot be delivered). No active model or no events: the check is
+    skipped with a warning.
+    """
+    log = get_run_logger()
+    settings = _settings(home)
+    url = alerts.webhook_url(webhook_url)
+    try:
+        report = tasks.check_drift(settings, version, window)
+    except NothingToMonitor as exc:
+        log.warning("drift check skipped: %s", exc.message)
+        return DriftOutcome(skipped=exc.message)
+    drifted = [f.name for f in report.features if f.drifted]
+    outcome = DriftOutcome(
+        model_version=report.model_version,
+        drifted=report.drifted,
+        share_drifted=report.drift.share_drifted,
+        drifted_features=drifted,
+    )
+    if not report.drifted:
+        log.info(
+            "no drift against %s (%.0f%% of the voting features)",
+            report.model_version,
+            100 * outcome.share_drifted,
+        )
+        return outcome
+    alert = alerts.drift_alert(report, str(settings.home))
+    log.error("DRIFT: %s", alert["summary"])
+    status = tasks.send_alert(url, alert) if url is not None else None
+    return DriftOutcome(**{**outcome.__dict__, "alerted": True, "webhook_status": status})

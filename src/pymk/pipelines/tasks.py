@@ -1,4 +1,5 @@
-"""Prefect tasks: thin wrappers of the use cases ``pymk train``, ``pymk batch`` and ``pymk models`` call.
+"""Prefect tasks: thin wrappers of the use cases ``pymk train``, ``pymk batch``, ``pymk models`` and
+``pymk monitor`` call.
 
 Tasks that talk to stores (event log, registry, list store: Redis in production) retry; training does
 not (a failure there is data or code, and a retry would register a second version). No task caches its
@@ -8,6 +9,7 @@ result across runs: each reads state that moves (the home's data, the registry's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from prefect import task
@@ -15,6 +17,8 @@ from prefect.cache_policies import NO_CACHE
 
 from pymk.config import Settings
 from pymk.models.pipeline import PipelineConfig
+from pymk.monitoring.monitor import DriftReport, run_monitor
+from pymk.pipelines.alerts import post_json
 from pymk.registry import GateRefused, check_gate, open_registry
 from pymk.serving.batch import BatchRun, precompute, run_batch
 from pymk.serving.bootstrap import load_model
@@ -99,3 +103,17 @@ def promote(settings: Settings, version: str) -> None:
 def batch_active(settings: Settings, k: int, workers: int | None) -> BatchRun:
     """``pymk batch``: the active version's lists for every user, sharded over ``workers`` processes."""
     return run_batch(settings, k=k, workers=workers)
+
+
+@task(name="drift-check", cache_policy=NO_CACHE)
+def check_drift(settings: Settings, version: str | None, window: str | None) -> DriftReport:
+    """``pymk monitor``'s drift check (:func:`~pymk.monitoring.monitor.run_monitor`), recorded under
+    ``PYMK_HOME/monitoring`` as the CLI records it. No retries: it reads local files, and what fails
+    there (no model, no profile, a bad window) fails again."""
+    return run_monitor(settings, version=version, window=window)
+
+
+@task(name="send-alert", retries=RETRIES, retry_delay_seconds=RETRY_DELAY_S, cache_policy=NO_CACHE)
+def send_alert(url: str, alert: dict[str, Any]) -> int:
+    """POST ``alert`` to ``url`` (:func:`pymk.pipelines.alerts.post_json`); returns the HTTP status."""
+    return post_json(url, alert)
