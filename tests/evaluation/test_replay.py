@@ -18,6 +18,7 @@ from pymk.evaluation.replay import (
     build_queries,
     parse_policies,
     replay,
+    replay_model,
 )
 from pymk.evaluation.replay_models import RecentActivity, replay_factories
 from pymk.io.formats import Format
@@ -201,3 +202,23 @@ def test_untimed_rows_replay_in_the_shuffled_order_with_positions_as_clock(tmp_p
     assert data.clock.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] and data.n_train == 4
     never = build_queries(data, NEVER)
     assert never.user.shape[0] == split_interactions(inter).truth_pairs
+
+
+def test_a_sample_of_states_answers_exactly_their_queries(data: ReplayData) -> None:
+    # Real time needs 3 states here (r5 @140, r6 @150, r8 @250; two queries each): at k=1 the queries of
+    # r5 and r6 hit, those of r8 miss (see the active7d test above).
+    factories = replay_factories(["active7d"])
+    full = replay(data, factories, [REALTIME], [1])["policies"]["0"]["active7d"]
+    same = replay(data, factories, [REALTIME], [1], max_states=3)["policies"]["0"]["active7d"]
+    assert "states_total" not in same and same["hit@1"] == full["hit@1"] and same["queries"] == 6
+    seen = set()
+    for seed in range(12):
+        model = factories["active7d"]()
+        model.fit(data.state(data.n_train, data.train_end()))
+        res = replay_model(data, model, REALTIME, [1], max_states=1, seed=seed)
+        assert (res["states"], res["states_total"], res["queries"], res["queries_total"]) == (1, 3, 2, 6)
+        assert res["coverage"] == full["coverage"]
+        low, high = res["interval95"]["hit@1"]
+        assert low <= res["hit@1"] <= high
+        seen.add(res["hit@1"])
+    assert seen == {0.0, 1.0}

@@ -99,6 +99,16 @@ def evaluate_command(
             show_default=False,
         ),
     ] = None,
+    max_states: Annotated[
+        int | None,
+        typer.Option(
+            help="With --replay: re-state at most this many times per policy and model; a policy needing "
+            "more (real time: one state per event time) answers the queries of a seeded random sample of "
+            "that many states — an estimate, shown with its 95% interval, for models slow to re-state "
+            "(pymk: ~1-2 s a state on CollegeMsg).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Evaluate recommenders on FILE with the DESIGN §4 protocol: time split, new-link recall@k and ndcg@k.
 
@@ -132,6 +142,7 @@ def evaluate_command(
                 plot=plot,
                 test_fraction=test_fraction,
                 seed=seed,
+                max_states=max_states,
             )
             return
         run_evaluation(

@@ -31,6 +31,7 @@ def run_replay(
     plot: Path | None = None,
     test_fraction: float = 0.2,
     seed: int = 0,
+    max_states: int | None = None,
 ) -> dict[str, Any]:
     """Replay ``file`` under each ``refresh`` policy for every model; print the table, return the result.
 
@@ -48,6 +49,8 @@ def run_replay(
     factories = replay_factories(model_names)
     if not file.is_file():
         raise InvalidInput(f"no such file: {file}")
+    if max_states is not None and max_states < 1:
+        raise InvalidInput(f"--max-states must be >= 1, got {max_states}")
     if request_rate < 0:
         raise InvalidInput(f"--request-rate must be >= 0, got {request_rate}")
     start = time.perf_counter()
@@ -63,7 +66,9 @@ def run_replay(
         costs[name] = measure_costs(data, model, max(ks))
 
     with named_progress(18) as on_progress:
-        result = replay(data, factories, policies, ks, progress=on_progress, after_fit=measure)
+        result = replay(
+            data, factories, policies, ks, progress=on_progress, after_fit=measure, max_states=max_states
+        )
     add_costs(result, data, costs, policies, request_rate)
 
     table = replay_table(result, title=f"pymk evaluate --replay · {file.name}")

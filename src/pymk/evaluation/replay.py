@@ -31,6 +31,7 @@ import numpy as np
 from pymk.errors import InvalidInput
 from pymk.evaluation.protocol import Interactions, _pair_keys
 from pymk.features.rows import Rows
+from pymk.monitoring.ctr import wilson
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
@@ -301,20 +302,32 @@ def replay_model(
     label: str = "model",
     batch: int = 256,
     progress: ReplayProgress | None = None,
+    max_states: int | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Replay ``policy`` for an already fitted ``model``; hit@k for each ``k``, counts and timings.
 
     ``restate_seconds``: total re-stating time; ``states``: distinct states used; ``score_seconds``:
-    scoring and ranking time.
+    scoring and ranking time. ``max_states``: when the policy needs more states than that (real time
+    needs one per event time), only a uniform random sample of that many states (seeded) is re-stated and
+    their queries answered: an unbiased estimate for models too slow to re-state thousands of times,
+    reported with ``states_total``, ``queries_total`` and a 95 % Wilson interval per hit@k.
     """
     q = queries if queries is not None else build_queries(data, policy)
     graph = _Graph(data)
-    ranks = np.empty(q.user.shape[0], dtype=np.int64)
     change = np.flatnonzero(q.rows[1:] != q.rows[:-1]) + 1
     edges = np.concatenate(([0], change, [q.rows.shape[0]])) if q.rows.size else np.zeros(1, np.int64)
     restate_s = score_s = 0.0
-    total = len(edges) - 1
-    for g in range(total):
+    groups = np.arange(len(edges) - 1)
+    sampled = max_states is not None and groups.shape[0] > max_states
+    if sampled:
+        rng = np.random.default_rng(seed)
+        groups = np.sort(rng.choice(groups, size=max_states, replace=False))
+    size = int(sum(int(edges[g + 1] - edges[g]) for g in groups))
+    ranks = np.empty(size, dtype=np.int64)
+    at = 0
+    total = groups.shape[0]
+    for step, g in enumerate(groups):
         lo, hi = int(edges[g]), int(edges[g + 1])
         m, t = int(q.rows[lo]), float(q.time[lo])
         start = time.perf_counter()
@@ -326,16 +339,21 @@ def replay_model(
             e = min(s + batch, hi)
             users = q.user[s:e]
             scores = np.array(model.score(users.astype(np.int32)), dtype=np.float32)
-            ranks[s:e] = ranks_of(scores, users, q.other[s:e], graph)
+            ranks[at : at + e - s] = ranks_of(scores, users, q.other[s:e], graph)
+            at += e - s
         score_s += time.perf_counter() - start
-        if progress is not None and (g % 64 == 0 or g == total - 1):
-            progress(label, g + 1, total)
+        if progress is not None and (step % 64 == 0 or step == total - 1):
+            progress(label, step + 1, total)
     n_q = int(ranks.shape[0])
     out: dict[str, Any] = {f"hit@{k}": float((ranks < k).mean()) if n_q else 0.0 for k in ks}
+    if sampled:
+        out["states_total"] = len(edges) - 1
+        out["queries_total"] = int(q.user.shape[0])
+        out["interval95"] = {f"hit@{k}": wilson(int((ranks < k).sum()), n_q) for k in ks}  # n_q > 0
     out.update(
         queries=n_q,
         endpoints=q.endpoints,
-        coverage=n_q / q.endpoints if q.endpoints else 0.0,
+        coverage=q.user.shape[0] / q.endpoints if q.endpoints else 0.0,
         cold_user=q.cold_user,
         cold_other=q.cold_other,
         states=total,
@@ -353,12 +371,14 @@ def replay(
     *,
     progress: ReplayProgress | None = None,
     after_fit: Callable[[str, StateModel], None] | None = None,
+    max_states: int | None = None,
 ) -> dict[str, Any]:
     """Fit each model once on the train state, then replay every policy.
 
     Returns ``{"dataset": {...}, "protocol": {...}, "policies": {policy: {model: result}}}`` with the
     results of :func:`replay_model` plus ``fit_seconds``. ``after_fit(name, model)`` runs after each fit,
-    before the replays (e.g. to measure costs on the train state).
+    before the replays (e.g. to measure costs on the train state). ``max_states``: see
+    :func:`replay_model` (a sample of states for policies that need more).
     """
     policies = list(policies)
     queries = {p.name: build_queries(data, p) for p in policies}
@@ -373,7 +393,14 @@ def replay(
             after_fit(name, model)
         for p in policies:
             res = replay_model(
-                data, model, p, ks, queries=queries[p.name], label=f"{name} {p.name}", progress=progress
+                data,
+                model,
+                p,
+                ks,
+                queries=queries[p.name],
+                label=f"{name} {p.name}",
+                progress=progress,
+                max_states=max_states,
             )
             res["fit_seconds"] = round(fit_s, 4)
             out[p.name][name] = res

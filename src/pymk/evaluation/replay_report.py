@@ -14,19 +14,31 @@ def _hit_keys(result: Mapping[str, Any]) -> list[str]:
 
 
 def replay_rows(result: Mapping[str, Any]) -> list[list[str]]:
-    """One row per (policy, model): policy, model, hit@k..., queries, coverage, states, CPU s/day."""
+    """One row per (policy, model): policy, model, hit@k..., queries, coverage, states, CPU s/day.
+
+    A sampled replay (``states_total`` present) shows each hit@k with its 95 % interval, the queries and
+    states as ``sampled/total``, and coverage over all the policy's queries."""
     rows = []
     for policy, models in result["policies"].items():
         for name, r in models.items():
             cpu = r.get("cpu_seconds_per_day")
+            ci = r.get("interval95", {})
+            hits = [
+                f"{r[key]:.4f}" + (f" [{ci[key][0]:.3f}, {ci[key][1]:.3f}]" if key in ci else "")
+                for key in _hit_keys(result)
+            ]
+            queries, states = f"{r['queries']:,}", f"{r['states']:,}"
+            if "states_total" in r:
+                queries += f"/{r['queries_total']:,}"
+                states += f"/{r['states_total']:,}"
             rows.append(
                 [
                     policy,
                     name,
-                    *(f"{r[key]:.4f}" for key in _hit_keys(result)),
-                    f"{r['queries']:,}",
+                    *hits,
+                    queries,
                     f"{r['coverage']:.3f}",
-                    f"{r['states']:,}",
+                    states,
                     "—" if cpu is None else f"{cpu:.3g}",
                 ]
             )
