@@ -95,6 +95,28 @@ def test_from_event_log_table() -> None:
     assert data.rows(2).src.tolist() == [0, 1]
 
 
+def test_feedback_events_are_not_profiled() -> None:
+    base = {
+        "ts": pa.array([1.0 * DAY, 1.5 * DAY, 2.0 * DAY], pa.float64()),
+        "type": ["signup", "like", "message"],
+        "actor_idx": pa.array([0, 0, 1], pa.int32()),
+        "target_idx": pa.array([None, 1, 0], pa.int32()),
+    }
+    feedback = {
+        "ts": pa.array([1.2 * DAY, 1.3 * DAY, 2.5 * DAY], pa.float64()),
+        "type": ["impression", "click", "impression"],
+        "actor_idx": pa.array([2, 2, 3], pa.int32()),  # viewers active only through feedback
+        "target_idx": pa.array([0, 0, 1], pa.int32()),
+    }
+    plain = EventData.from_table(pa.table(base))
+    mixed = EventData.from_table(pa.concat_tables([pa.table(base), pa.table(feedback)]))
+    assert len(mixed) == len(plain) == 3 and "impression" not in mixed.type_names
+    a, b = build_profile(plain, window_s=2 * DAY), build_profile(mixed, window_s=2 * DAY)
+    assert a.categorical == b.categorical and a.window == b.window
+    assert a.numeric.keys() == b.numeric.keys()
+    assert all(np.array_equal(a.numeric[k], b.numeric[k]) for k in a.numeric)
+
+
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     profile = build_profile(_stream(), window_s=2 * DAY)
     path = profile.save(tmp_path)
