@@ -84,7 +84,7 @@ def monitor_command(
 ) -> None:
     """Report drift of the live data against the model version's reference profile, and CTR."""
     try:
-        drifted = _run(
+        drifted = monitor_report(
             version,
             window,
             json_out,
@@ -104,7 +104,7 @@ def monitor_command(
     raise typer.Exit(1 if drifted else 0)
 
 
-def _run(
+def monitor_report(
     version: str | None,
     window: str | None,
     json_out: Path | None,
@@ -116,6 +116,9 @@ def _run(
     ctr_all: bool = False,
     ctr_bucket: str | None = None,
 ) -> bool:
+    """What ``pymk monitor`` does (``pymk demo`` calls it too): the drift check, the CTR over its window
+    (or the whole log), the tables on stdout and the files asked for. Returns the verdict (True: drift).
+    Raises :class:`~pymk.errors.PymkError` subclasses for usage errors (no model, no events, bad option)."""
     from pymk.errors import InvalidInput
     from pymk.monitoring.drift import parse_window
     from pymk.monitoring.monitor import read_history, run_monitor
