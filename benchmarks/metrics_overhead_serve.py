@@ -3,7 +3,7 @@ against metrics off (``PYMK_METRICS_ENABLED``), same home, alternating runs.
 
     .venv/bin/python benchmarks/metrics_overhead_serve.py [--rounds 8] [--duration 5] [--connections 32]
         [--threads 1] [--workers 1] [--users 20000] [--list-k 50] [--k 20] [--zipf 1.1] [--home DIR]
-        [--mode hybrid|realtime|precomputed] [--json OUT]
+        [--mode hybrid|realtime|precomputed] [--simultaneous] [--control] [--json OUT]
 
 Every run starts a fresh ``pymk serve`` over one home (synthetic precomputed lists of ``--users`` users
 written through the real store, or the lists and model of ``--home``), metrics **on**
@@ -13,7 +13,10 @@ ids drawn Zipf(``--zipf``) from the home's users), scrapes ``/metrics`` and stop
 of one run per variant, the order swapped every round (on off, off on, ...), so that load from other
 processes on the machine and any drift hit both alike. One server at a time, in the same place: with two
 servers side by side, an A/A run (``--control``: metrics on in both) measured the first-started one
-about 20 % slower on this shared 2-core machine, a bias larger than the effect.
+about 20 % slower on this shared 2-core machine, a bias larger than the effect. ``--simultaneous``
+instead starts both variants fresh each round (start order swapped) and loads them at the same time,
+one wrk each: a moment of load from elsewhere then hits both alike, and as they share the CPU, the one
+that needs more per request answers fewer.
 
 Reported: requests/s of every run, the median per variant, ``ratio = median(on) / median(off)``, the
 median and spread (min..max) of the per-round ratios (how noisy the machine was); and each run's server
@@ -37,6 +40,7 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -114,6 +118,57 @@ def counted(base: str) -> tuple[int, float]:
     return 200, total
 
 
+def started(
+    home: Path, enabled: bool, args: argparse.Namespace, work: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A ready server (a start that fails, e.g. a free port taken meanwhile by another process, is tried
+    again, three times in all)."""
+    for attempt in range(3):
+        proc, base = start_server(home, enabled, args.workers, args.mode, work)
+        try:
+            wait_ready(f"{base}/readyz", proc, timeout=600)
+            return proc, base
+        except SystemExit:
+            stop(proc)
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def measure(
+    names: list[str], home: Path, gets: list[str], args: argparse.Namespace, work: Path
+) -> dict[str, tuple[dict[str, Any], int, float]]:
+    """Fresh servers for ``names`` (started in that order), warmed and loaded by one wrk each, all at
+    once; per name the wrk result (with ``server_cpu_us_per_request``), the ``/metrics`` status and the
+    GETs it counted. Stopped afterwards."""
+    servers: dict[str, tuple[subprocess.Popen[bytes], str, Path]] = {}
+    try:
+        for name in names:
+            proc, base = started(home, name == "on" or args.control, args, work)
+            scratch = work / f"wrk-{name}"  # wrk_load writes its script there: one per concurrent run
+            scratch.mkdir(exist_ok=True)
+            servers[name] = (proc, base, scratch)
+        with ThreadPoolExecutor(len(names)) as pool:
+
+            def load(name: str, seconds: float) -> dict[str, Any]:
+                _, base, scratch = servers[name]
+                return wrk_load(base, gets, None, seconds, args.connections, args.threads, scratch)
+
+            list(pool.map(lambda name: load(name, args.warmup), names))
+            cpu = {name: group_cpu_s(servers[name][0].pid) for name in names}
+            results = dict(zip(names, pool.map(lambda name: load(name, args.duration), names), strict=True))
+        out = {}
+        for name, r in results.items():
+            proc, base, _ = servers[name]
+            r["server_cpu_us_per_request"] = (group_cpu_s(proc.pid) - cpu[name]) / r["requests"] * 1e6
+            status, n = counted(base)
+            out[name] = (r, status, n)
+        return out
+    finally:
+        for proc, _, _ in servers.values():
+            stop(proc)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -131,6 +186,11 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="serve the lists (and model) already in this PYMK_HOME")
     parser.add_argument("--mode", choices=("hybrid", "realtime", "precomputed"), default="hybrid")
     parser.add_argument("--control", action="store_true", help="metrics on in both servers (A/A)")
+    parser.add_argument(
+        "--simultaneous",
+        action="store_true",
+        help="each round: both servers at once, each under its own wrk (same load on both)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -155,27 +215,19 @@ def main() -> None:
     counted_on = 0.0
     try:
         for i in range(args.rounds):
-            for name in ("on", "off") if i % 2 == 0 else ("off", "on"):
-                enabled = name == "on" or args.control
-                proc, base = start_server(home, enabled, args.workers, args.mode, work)
-                try:
-                    wait_ready(f"{base}/readyz", proc, timeout=600)
-                    wrk_load(base, gets, None, args.warmup, args.connections, args.threads, work)
-                    cpu = group_cpu_s(proc.pid)
-                    r = wrk_load(base, gets, None, args.duration, args.connections, args.threads, work)
-                    r["server_cpu_us_per_request"] = (group_cpu_s(proc.pid) - cpu) / r["requests"] * 1e6
-                    status, n = counted(base)
-                finally:
-                    stop(proc)
-                runs[name].append(r)
-                checks[name].append(status)
-                counted_on += n if name == "on" else 0.0
-                print(
-                    f"round {i + 1}/{args.rounds} {name:>3}: {r['requests_per_s']:8.0f} req/s  "
-                    f"server CPU {r['server_cpu_us_per_request']:.1f} us/req  p50 {r['p50_ms']:.2f} ms  "
-                    f"p99 {r['p99_ms']:.2f} ms  errors {r['errors']}",
-                    file=sys.stderr,
-                )
+            order = ["on", "off"] if i % 2 == 0 else ["off", "on"]
+            groups = [order] if args.simultaneous else [[name] for name in order]
+            for group in groups:
+                for name, (r, status, n) in measure(group, home, gets, args, work).items():
+                    runs[name].append(r)
+                    checks[name].append(status)
+                    counted_on += n if name == "on" else 0.0
+                    print(
+                        f"round {i + 1}/{args.rounds} {name:>3}: {r['requests_per_s']:8.0f} req/s  "
+                        f"server CPU {r['server_cpu_us_per_request']:.1f} us/req  p50 {r['p50_ms']:.2f} ms  "
+                        f"p99 {r['p99_ms']:.2f} ms  errors {r['errors']}",
+                        file=sys.stderr,
+                    )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -363,8 +363,14 @@ def test_live_stream_metrics(home: Home, running: Running) -> None:
     assert v("pymk_drift_detected") in (0.0, 1.0)
     share = v("pymk_drift_share_drifted")
     assert share is not None and 0 <= share <= 1
-    drift_values = {dict(k[1])["feature"]: val for k, val in s.items() if k[0] == "pymk_drift_feature_value"}
-    assert {"new_user", "activity", "degree"} <= set(drift_values)
+    assert v("pymk_drift_report_info", model_version=home.version) == 1
+    generated = v("pymk_drift_generated_timestamp_seconds")
+    assert generated is not None and time.time() - 3600 < generated <= time.time()
+    for family in ("pymk_drift_feature_value", "pymk_drift_feature_threshold", "pymk_drift_feature_drifted"):
+        features = {dict(k[1])["feature"] for k in s if k[0] == family}
+        assert {"new_user", "activity", "degree"} <= features, family
+    # Hybrid serving of lists of the active version: nothing was answered past the real-time budget.
+    assert v("pymk_realtime_fallbacks_total") == 0
 
     # The worker's /metrics.
     w = _samples(f"{run.worker}/metrics")

@@ -142,10 +142,7 @@ class RequestRecorder:
     ) -> None:
         """A request that returned ``lists`` as ``(source, length)`` pairs; its latency is counted under
         their one source, ``mixed`` when they differ, ``none`` without lists."""
-        sources = {source for source, _ in lists}
-        source = sources.pop() if len(sources) == 1 else "mixed" if sources else "none"
-        self.record(endpoint, source, status, seconds, -1, now)
-        for source, length in lists:
+        for source, length in lists:  # before record(): a flush it makes then shows the lists too
             key = (endpoint, source, -1)  # lists only: status -1 holds no request
             series = self._series.get(key)
             if series is None:
@@ -153,6 +150,9 @@ class RequestRecorder:
             series.lengths[bisect_left(LENGTH_BUCKETS, length)] += 1
             series.length_sum += length
             series.lists += 1
+        sources = {source for source, _ in lists}
+        source = sources.pop() if len(sources) == 1 else "mixed" if sources else "none"
+        self.record(endpoint, source, status, seconds, -1, now)
 
     def flush(self) -> None:
         """Move the counts so far into the metric families (and the fallback count, versions, in-flight)."""
