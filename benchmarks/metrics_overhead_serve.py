@@ -12,8 +12,9 @@ for ``--warmup`` seconds, loads it with wrk for ``--duration`` seconds (single G
 ids drawn Zipf(``--zipf``) from the home's users), scrapes ``/metrics`` and stops it. ``--rounds`` rounds
 of one run per variant, the order swapped every round (on off, off on, ...), so that load from other
 processes on the machine and any drift hit both alike. One server at a time, in the same place: with two
-servers side by side, an A/A run (``--control``: metrics on in both) measured the first-started one
-about 20 % slower on this shared 2-core machine, a bias larger than the effect. ``--simultaneous``
+long-lived servers side by side, a short A/A run (``--control``: metrics on in both) measured the
+first-started one about 20 % slower on a shared 2-core machine; fresh servers leave no place for such
+a position effect. ``--simultaneous``
 instead starts both variants fresh each round (start order swapped) and loads them at the same time,
 one wrk each: a moment of load from elsewhere then hits both alike, and as they share the CPU, the one
 that needs more per request answers fewer.
