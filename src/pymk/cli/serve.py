@@ -30,8 +30,9 @@ connects, blocks and deletions applied by `pymk worker` reach every answer withi
 first seen in the stream get a cold-start list. POST /v1/events publishes valid events to PYMK_EVENTS_URL
 (invalid ones go to the dead-letter store). gRPC runs in its own process
 on --grpc-port unless --no-grpc. Every worker process loads the model itself (memory x workers).
-GET /metrics (Prometheus) adds up every worker process (files in a fresh private temporary directory
-per server, so replicas sharing PYMK_HOME, or a read-only PYMK_HOME, are fine); logs are JSON lines on
+GET /metrics (Prometheus) adds up every worker process and the gRPC one (files in a fresh private
+temporary directory per server, so replicas sharing PYMK_HOME, or a read-only PYMK_HOME, are fine;
+PYMK_METRICS_ENABLED=false records none and answers /metrics with 404); logs are JSON lines on
 stderr at PYMK_LOG_LEVEL, one per error and per PYMK_LOG_SAMPLE_RATE of the other requests, each with
 its X-Request-Id.
 """
