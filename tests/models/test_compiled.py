@@ -3,6 +3,7 @@ fallback to LightGBM wherever the compiled code cannot be used."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +88,14 @@ def test_refitting_drops_the_compiled_code(fitted: tuple[Rows, PymkPipeline]) ->
     assert pipe.rankers[0].compile()
     pipe.fit(rows)
     assert all(r.compiled is None for r in pipe.rankers)
+
+
+def test_a_pickled_copy_reloads_the_cached_code(bundle: Path, tmp_path: Path) -> None:
+    # Ray ships the loaded model to its actors by pickling: native code cannot travel, cache files can.
+    loaded = load_bundle(bundle)
+    copy = pickle.loads(pickle.dumps(loaded.pipeline))
+    assert all(r.compiled is not None for r in copy.rankers)
+    np.testing.assert_array_equal(copy.score(USERS), loaded.pipeline.score(USERS))
+    in_memory = loaded.pipeline.rankers[0]
+    assert in_memory.compile()  # compiled without cache files: the copy falls back to LightGBM
+    assert pickle.loads(pickle.dumps(in_memory)).compiled is None

@@ -90,17 +90,6 @@ def _import(home: Path, cfg: SimConfig) -> Path:
 
 
 @pytest.fixture(scope="module")
-def harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-        with prefect_test_harness(server_startup_timeout=60):
-            yield
-
-
-@pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A home trained on the reference stream (seed 1000); its profile covers the last 7 days."""
     with pytest.MonkeyPatch.context() as mp:

@@ -93,6 +93,8 @@ class Ranker:
         self.best_rounds = 0
         #: The boosters compiled to native code (:meth:`compile`), used by :meth:`predict` when set.
         self.compiled: list[Forest] | None = None
+        #: The cache files ``compiled`` came from: a pickled copy (a Ray actor's) loads them again.
+        self._compiled_from: list[Path] | None = None
 
     def _dataset(self, ex: Examples, reference: Any = None) -> Any:
         weight = None
@@ -120,7 +122,7 @@ class Ranker:
         if valid is not None:
             valid_sets = [self._dataset(valid, reference=dtrain)]
             callbacks = [lgb.early_stopping(self.config.early_stopping, verbose=False)]
-        self.boosters, kept, self.compiled = [], [], None
+        self.boosters, kept, self.compiled, self._compiled_from = [], [], None, None
         bags = self.config.bags if train.labels.shape[0] < self.config.bag_below_rows else 1
         for bag in range(bags):
             booster = lgb.train(
@@ -166,7 +168,23 @@ class Ranker:
             return False
         paths = caches if caches is not None else [None] * len(self.boosters)
         self.compiled = compile_boosters(self.model_texts(), paths, build=build)
+        files = [p for p in paths if p is not None]
+        self._compiled_from = files if self.compiled is not None and len(files) == len(paths) else None
         return self.compiled is not None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the compiled code (native pointers); see :meth:`__setstate__`."""
+        state = dict(self.__dict__)
+        state["compiled"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle; compiled code that came from cache files is loaded from them again when they exist
+        here (same host kind), else the copy predicts with LightGBM."""
+        self.__dict__.update(state)
+        files = self.__dict__.setdefault("_compiled_from", None)
+        if files is not None:
+            self.compiled = compile_boosters(self.model_texts(), list(files), build=False)
 
     @property
     def booster(self) -> Any:
