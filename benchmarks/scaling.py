@@ -10,7 +10,9 @@ sampled every 0.2 s with psutil, for commands with worker processes):
 - ``train``: ``benchmarks/_scaling_train.py``: ``pymk train``'s own ``train_home`` (both fits in full),
   holdout scored on at most ``--train-queries`` query users (a seeded sample: it is O(queries x N))
 - ``batch``: ``pymk batch --k 50 --workers W --users sample.txt``, a seeded random sample of
-  ``--batch-sample`` users (all users when N is not larger); per-user cost = scoring seconds x workers / users
+  ``--batch-sample`` users (all users when N is not larger); ``core_ms_per_user`` = (run - model load)
+  wall seconds x workers / users. Under a loaded machine prefer CPU: with the redis stage's 1-worker run,
+  ``workers*L + users*c = cpu_seconds`` for the two runs gives the CPU per model load L and per user c
 - ``redis``: the same sample size (``--redis-sample``) batched into Redis (``PYMK_LISTS_URL``), then
   ``MEMORY USAGE`` and ``STRLEN`` of every list key (bytes per stored list), keys deleted afterwards
 - ``serve``: ``pymk serve --workers 1 --no-grpc``: seconds to ``/readyz``, RSS of the loaded server, then
@@ -21,8 +23,10 @@ Stages read what the earlier ones wrote under ``--work/<N>``, so a stage can be 
 (``--sizes 1M --stages batch,serve``). Results merge into ``--json`` (default
 ``benchmarks/out/scaling.json``) keyed by size and stage; a table of everything in it is printed.
 
-    nice -n 10 .venv/bin/python benchmarks/scaling.py --sizes 10k,100k
-    nice -n 10 .venv/bin/python benchmarks/scaling.py --sizes 1M --batch-sample 1000 --train-queries 200
+    nice -n 10 .venv/bin/python benchmarks/scaling.py --sizes 10k
+    nice -n 10 .venv/bin/python benchmarks/scaling.py --sizes 100k --batch-sample 2000 --redis-sample 300
+    nice -n 10 .venv/bin/python benchmarks/scaling.py --sizes 1M --import-parts 2 --batch-sample 500
+    .venv/bin/python benchmarks/scaling.py --table-only
 """
 
 from __future__ import annotations
@@ -394,13 +398,18 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="10k,100k,1M", help="comma-separated user counts (10k, 100k, 1M)")
     parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, of {', '.join(STAGES)}")
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "pymk-scaling")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "pymk-scaling",
+        help="where each size's events.jsonl, home and logs live (<work>/<N>/)",
+    )
     parser.add_argument(
         "--import-parts", type=int, default=1, help="import the file in this many consecutive parts"
     )
     parser.add_argument("--train-queries", type=int, default=500, help="holdout query users scored (cap)")
     parser.add_argument("--batch-sample", type=int, default=10_000, help="users batched (all if fewer)")
-    parser.add_argument("--batch-workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--batch-workers", type=int, default=os.cpu_count() or 1, help="pymk batch --workers")
     parser.add_argument("--redis-sample", type=int, default=500)
     parser.add_argument(
         "--redis-url", default=os.environ.get("PYMK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
