@@ -268,7 +268,11 @@ class _Run:
         served_at = cutoff if self.stream else time.time()
         with LocalStack(settings) as stack:
             with self.stage("serve", "the HTTP app, in-process: lists for a sample of users, one shown"):
-                served, showcase, stats = serve_stage(stack, live, self.serve_users, self.seed, served_at)
+                # Shown over the first half of the live day, so most of its connects come after.
+                spread = self.live_hours * 1800.0 if self.stream else 0.0
+                served, showcase, stats = serve_stage(
+                    stack, live, self.serve_users, self.seed, served_at, spread
+                )
                 self.summary["serve"] = stats
             if self.stream:
                 with self.stage("stream", "live events → /v1/events → worker → online store → served lists"):

@@ -41,9 +41,17 @@ class Showcase:
 
 
 def serve_stage(
-    stack: LocalStack, live: list[dict[str, Any]], users: int, seed: int, served_at: float
+    stack: LocalStack,
+    live: list[dict[str, Any]],
+    users: int,
+    seed: int,
+    served_at: float,
+    spread_s: float = 0.0,
 ) -> tuple[list[ServedList], Showcase | None, dict[str, Any]]:
-    """Serve ``users`` users (the live connects' users first) and pick and print the showcase user."""
+    """Serve ``users`` users (the live connects' users first) and pick and print the showcase user.
+
+    Each list is taken as shown at a uniform random time in ``[served_at, served_at + spread_s)`` (UNIX
+    seconds): users open the app over the day, so the CTR over time has a point per hour."""
     rng = np.random.default_rng(seed)
     connects = [(str(e["actor"]), str(e["target"])) for e in live if e["type"] == "connect" and e["target"]]
     known = stack.service.models.routing.control if stack.service.models is not None else None
@@ -58,7 +66,9 @@ def serve_stage(
         )
         if status != 200:
             raise RuntimeError(f"POST /v1/recommendations:batch: HTTP {status}: {body}")
-        served += [ServedList.from_response(r, served_at) for r in body["results"] if "items" in r]
+        for r in body["results"]:
+            if "items" in r:
+                served.append(ServedList.from_response(r, served_at + float(rng.uniform(0.0, spread_s))))
     listed = {s.user_id: s.items for s in served}
     hits = [(a, b) for a, b in connects if b in listed.get(a, ()) or a in listed.get(b, ())]
     showcase: Showcase | None
