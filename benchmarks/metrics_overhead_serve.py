@@ -192,10 +192,17 @@ def main() -> None:
         action="store_true",
         help="each round: both servers at once, each under its own wrk (same load on both)",
     )
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        help="pin this process, the servers and wrk to this one CPU (they then share it alike)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})  # inherited by every process started from here
 
     work = Path(tempfile.mkdtemp(prefix="pymk-metrics-e2e-"))
     home = args.home or work / "home"

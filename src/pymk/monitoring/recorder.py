@@ -2,9 +2,12 @@
 
 In multiprocess mode every prometheus-client update takes a lock and writes a memory-mapped file (about
 1-2 µs each, measured); the four updates of a request would cost more than the 5% of throughput the
-metrics may take. :class:`RequestRecorder` instead adds each request to per-process counts (a dict
-lookup, two bisects and a few additions, no lock: everything runs on the event loop's thread) and moves
-them into the :class:`~pymk.monitoring.metrics.ServeMetrics` families about every ``flush_s`` seconds:
+metrics may take. :class:`RequestRecorder` instead keeps each request's latency and list length in
+per-process lists (a dict lookup and one or two appends, no lock: everything runs on the event loop's
+thread; bucketing each request as it ended cost ~3 % more of a served GET's throughput, measured end
+to end by ``benchmarks/metrics_overhead_serve.py``), and at a flush
+buckets them with NumPy and moves them into the :class:`~pymk.monitoring.metrics.ServeMetrics` families
+about every ``flush_s`` seconds:
 on a request when due, on a scrape (:meth:`flush`), and, after :meth:`start`, from a timer on the loop
 so an idle process's last second shows too. A scrape sees other processes up to ``flush_s`` late.
 
@@ -20,15 +23,17 @@ import asyncio
 import threading
 import time
 import weakref
-from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Gauge
 
 from pymk.monitoring.metrics import LATENCY_BUCKETS, LENGTH_BUCKETS, ServeMetrics
 
+_LATENCY_EDGES = np.asarray(LATENCY_BUCKETS)
+_LENGTH_EDGES = np.asarray(LENGTH_BUCKETS)
 _CREATED_GAUGES: weakref.WeakKeyDictionary[CollectorRegistry, Gauge] = weakref.WeakKeyDictionary()
 
 
@@ -71,17 +76,23 @@ def add_observations(child: Any, counts: Sequence[int], total: float) -> None:
             bucket.inc(n)
 
 
-class _Series:
-    """Requests of one (endpoint, source, status): latency and list-length buckets (``+Inf`` last)."""
+def bucketed(values: Sequence[float], edges: np.ndarray) -> tuple[list[int], float]:
+    """How many of ``values`` fall in each histogram bucket of upper ``edges`` (``le``, inclusive; the
+    ``+Inf`` bucket last), and their sum: what :func:`add_observations` takes."""
+    array = np.asarray(values, dtype=np.float64)
+    counts = np.bincount(np.searchsorted(edges, array, side="left"), minlength=len(edges) + 1)
+    return [int(n) for n in counts], float(array.sum())
 
-    __slots__ = ("latency", "latency_sum", "lengths", "length_sum", "lists")
+
+class _Series:
+    """Requests of one (endpoint, source, status) since the last flush: their latencies (seconds) and
+    the lengths of the lists they returned."""
+
+    __slots__ = ("seconds", "lengths")
 
     def __init__(self) -> None:
-        self.latency = [0] * (len(LATENCY_BUCKETS) + 1)
-        self.latency_sum = 0.0
-        self.lengths = [0] * (len(LENGTH_BUCKETS) + 1)
-        self.length_sum = 0.0
-        self.lists = 0
+        self.seconds: list[float] = []
+        self.lengths: list[int] = []
 
 
 class RequestRecorder:
@@ -124,16 +135,12 @@ class RequestRecorder:
         ``source`` (``length`` < 0: no list; ``source`` then says ``none``). ``now``: ``perf_counter()``
         at its end (a flush is due when ``flush_s`` passed since the last)."""
         self.in_flight -= 1
-        key = (endpoint, source, status)
-        series = self._series.get(key)
+        series = self._series.get((endpoint, source, status))
         if series is None:
-            series = self._series[key] = _Series()
-        series.latency[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        series.latency_sum += seconds
+            series = self._series[endpoint, source, status] = _Series()
+        series.seconds.append(seconds)
         if length >= 0:
-            series.lengths[bisect_left(LENGTH_BUCKETS, length)] += 1
-            series.length_sum += length
-            series.lists += 1
+            series.lengths.append(length)
         if now >= self._next:
             self.flush()
 
@@ -147,9 +154,7 @@ class RequestRecorder:
             series = self._series.get(key)
             if series is None:
                 series = self._series[key] = _Series()
-            series.lengths[bisect_left(LENGTH_BUCKETS, length)] += 1
-            series.length_sum += length
-            series.lists += 1
+            series.lengths.append(length)
         sources = {source for source, _ in lists}
         source = sources.pop() if len(sources) == 1 else "mixed" if sources else "none"
         self.record(endpoint, source, status, seconds, -1, now)
@@ -161,13 +166,13 @@ class RequestRecorder:
         in_flight = self.in_flight
         m = self.metrics
         for (endpoint, source, status), s in series.items():
-            if s.lists:
-                add_observations(m.list_length.labels(endpoint), s.lengths, s.length_sum)
-                m.lists.labels(source).inc(s.lists)
+            if s.lengths:
+                add_observations(m.list_length.labels(endpoint), *bucketed(s.lengths, _LENGTH_EDGES))
+                m.lists.labels(source).inc(len(s.lengths))
             if status < 0:
                 continue
-            n = sum(s.latency)
-            add_observations(m.latency.labels(endpoint, source), s.latency, s.latency_sum)
+            n = len(s.seconds)
+            add_observations(m.latency.labels(endpoint, source), *bucketed(s.seconds, _LATENCY_EDGES))
             m.requests.labels(endpoint, str(status)).inc(n)
             if status >= 400:
                 m.errors.labels(endpoint, str(status)).inc(n)
