@@ -3,7 +3,10 @@ against metrics off (``PYMK_METRICS_ENABLED``), same home, alternating runs.
 
     .venv/bin/python benchmarks/metrics_overhead_serve.py [--rounds 8] [--duration 5] [--connections 32]
         [--threads 1] [--workers 1] [--users 20000] [--list-k 50] [--k 20] [--zipf 1.1] [--home DIR]
-        [--mode hybrid|realtime|precomputed] [--simultaneous] [--control] [--json OUT]
+        [--mode hybrid|realtime|precomputed] [--simultaneous] [--cpu N] [--control] [--json OUT]
+
+On a shared machine use ``--simultaneous --cpu 1`` (the RESULTS.md figures: A/A rounds within 3 %);
+unpinned, A/A runs there differed by 8-29 %.
 
 Every run starts a fresh ``pymk serve`` over one home (synthetic precomputed lists of ``--users`` users
 written through the real store, or the lists and model of ``--home``), metrics **on**

@@ -4,12 +4,11 @@ In multiprocess mode every prometheus-client update takes a lock and writes a me
 1-2 µs each, measured); the four updates of a request would cost more than the 5% of throughput the
 metrics may take. :class:`RequestRecorder` instead keeps each request's latency and list length in
 per-process lists (a dict lookup and one or two appends, no lock: everything runs on the event loop's
-thread; bucketing each request as it ended cost ~3 % more of a served GET's throughput, measured end
-to end by ``benchmarks/metrics_overhead_serve.py``), and at a flush
-buckets them with NumPy and moves them into the :class:`~pymk.monitoring.metrics.ServeMetrics` families
-about every ``flush_s`` seconds:
-on a request when due, on a scrape (:meth:`flush`), and, after :meth:`start`, from a timer on the loop
-so an idle process's last second shows too. A scrape sees other processes up to ``flush_s`` late.
+thread; bucketing each request as it ended cost ~3% more of a served GET's throughput, measured end to
+end by ``benchmarks/metrics_overhead_serve.py``). About every ``flush_s`` seconds it buckets them with
+NumPy and moves them into the :class:`~pymk.monitoring.metrics.ServeMetrics` families: on a request
+when due, on a scrape (:meth:`flush`), and, after :meth:`start`, from a timer on the loop so an idle
+process's last second shows too. A scrape sees other processes up to ``flush_s`` late.
 
 A flush also sets ``pymk_model_version_info`` and ``pymk_model_created_timestamp_seconds`` (when each
 loaded version was registered: the stale-model alert) from the service's loaded versions.
