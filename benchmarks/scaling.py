@@ -339,6 +339,7 @@ def print_table(results: dict[str, Any]) -> None:
 #: What the fits follow: name → (stage, key) of each size's results.
 FIT_METRICS = {
     "simulate wall s": ("simulate", "seconds"),
+    "simulate CPU s": ("simulate", "cpu_seconds"),
     "simulate peak MiB": ("simulate", "peak_rss_mib"),
     "import wall s": ("import", "seconds"),
     "import CPU s": ("import", "cpu_seconds"),
