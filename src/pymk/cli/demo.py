@@ -67,8 +67,8 @@ PYMK_HOME (default ./pymk-home), each stage timed:
     source) with its HTML and JSON report.
 
 --no-train stops after stage 4; --no-stream skips stages 8 and 9 (nothing is held back); --retrain-flow
-adds the Prefect retrain flow at the end. At the default 20,000 users: about 4 minutes on a quiet
-2-core machine (327 CPU-seconds).
+adds the Prefect retrain flow at the end. At the default 20,000 users: 3 min 42 s on a
+2-core machine (measured).
 """
 
 
