@@ -85,6 +85,16 @@ class Settings(BaseSettings):
     model_poll_s: float = Field(
         default=2.0, gt=0, description="How often a server checks the registry for a newly active version."
     )
+    snapshot_refresh_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="How often `pymk serve` re-states its loaded model versions on the home's current "
+        "interactions when they changed (new users, connections, activity since training): the rankers "
+        "are kept, the scoring snapshot (features, candidates, exclusions) is rebuilt, and the refreshed "
+        "version replaces the old one between requests. 0 (the default): never; the snapshot stays as "
+        "of training and only fresh exclusions apply. Each refresh costs about a model load (seconds "
+        "on CollegeMsg) per serving process and holds two snapshots in memory while it builds.",
+    )
     ab_version: str | None = Field(
         default=None, description="A/B challenger: the model version the `ab_share` of users get."
     )

@@ -23,8 +23,11 @@ restart or a dropped request; PYMK_AB_VERSION and PYMK_AB_SHARE send a stable sh
 challenger version. PYMK_SERVING_MODE: hybrid (default: the precomputed lists of `pymk batch`,
 re-filtered with fresh state; the model in real time when the lists are of another version),
 realtime (the model on every request; past PYMK_REALTIME_BUDGET_MS, 50 by default, the list answers)
-or precomputed. Lists live in PYMK_HOME (or Redis: PYMK_LISTS_URL) and are picked up when a new batch
-commits. /readyz answers 503 until lists and the active model are loaded. With a shared online store
+or precomputed. PYMK_SNAPSHOT_REFRESH_S (0: off) re-states the loaded versions on the home's
+interactions when they change (new users, connections, activity), rankers kept, so real-time answers
+score against the current graph; /readyz reports each version's snapshot time and rows. Lists live
+in PYMK_HOME (or Redis: PYMK_LISTS_URL) and are picked up when a new batch commits. /readyz answers
+503 until lists and the active model are loaded. With a shared online store
 (PYMK_ONLINE_URL=redis://...) the server follows its graph-delta log every PYMK_FOLLOW_INTERVAL_MS (50):
 connects, blocks and deletions applied by `pymk worker` reach every answer within about that, and users
 first seen in the stream get a cold-start list. POST /v1/events publishes valid events to PYMK_EVENTS_URL

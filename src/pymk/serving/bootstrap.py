@@ -2,8 +2,10 @@
 
 The HTTP workers and the gRPC process each call :func:`build_service` once: it opens the list store,
 loads the registry's active version (and the A/B challenger) and keeps following the registry and, with
-a shared (``redis://``) online store, its graph-delta log (:mod:`pymk.serving.follow`). Each HTTP worker
-also gets an :func:`build_intake` for ``POST /v1/events``.
+a shared (``redis://``) online store, its graph-delta log (:mod:`pymk.serving.follow`); with
+``snapshot_refresh_s`` set, it re-states the loaded versions on the home's data as it grows
+(:mod:`pymk.serving.refresh`). Each HTTP worker also gets an :func:`build_intake` for
+``POST /v1/events``.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
+import numpy as np
+
 from pymk.config import Settings
 from pymk.errors import BundleError
 from pymk.events.validation import Limits
 from pymk.io.graph_apply import load_graph
-from pymk.models.bundle import load_bundle
+from pymk.models.bundle import GNN_FILE, load_bundle
 from pymk.registry import open_registry
 from pymk.serving.coldstart import popular_for_known
 from pymk.serving.exclusions import MemoryExclusions
@@ -23,6 +27,7 @@ from pymk.serving.follow import DeltaFollower
 from pymk.serving.intake import EventIntake
 from pymk.serving.lifecycle import LoadedModel, ModelSlot
 from pymk.serving.model import GraphExclusions, ModelRecommender
+from pymk.serving.refresh import SnapshotBase, SnapshotRefresher
 from pymk.serving.service import RecommendationService
 from pymk.stores import list_store
 
@@ -33,14 +38,17 @@ def load_model(settings: Settings, version: str) -> LoadedModel:
     Loading rebuilds the scoring snapshot from the bundle's rows (PPR, spectral embeddings and, when
     the pipeline config has them, LightGCN embeddings are refitted): seconds to minutes by data size.
     """
-    bundle = load_bundle(open_registry(settings).get(version).path)
+    path = open_registry(settings).get(version).path
+    bundle = load_bundle(path)
     if bundle.user_ids is None:
         raise BundleError(f"model version {version} holds no user ids: retrain with `pymk train`")
     as_of = time.time()
     exclusions = GraphExclusions.from_graph(load_graph(settings.home), len(bundle.user_ids))
     index = {u: i for i, u in enumerate(bundle.user_ids) if not exclusions.deleted[i]}  # deleted: no list
     recommender = ModelRecommender(bundle.pipeline, version, exclusions)
-    return LoadedModel(version, recommender, bundle.user_ids, as_of, index)
+    gnn = np.load(path / GNN_FILE) if bundle.info.get("has_gnn") else None
+    base = SnapshotBase(bundle.pipeline, bundle.user_ids, gnn)
+    return LoadedModel(version, recommender, bundle.user_ids, as_of, index, rows=len(bundle.rows), base=base)
 
 
 def model_slot(settings: Settings) -> ModelSlot:
@@ -83,6 +91,10 @@ def build_serving(settings: Settings) -> tuple[RecommendationService, DeltaFollo
     exclusions = MemoryExclusions()
     follow = follower(settings, exclusions)
     slot = model_slot(settings).start()
+    closers = [] if follow is None else [follow.close]
+    if settings.snapshot_refresh_s > 0:
+        refresher = SnapshotRefresher(slot, settings.home, settings.snapshot_refresh_s, seed=settings.seed)
+        closers.append(refresher.start().close)
     service = RecommendationService(
         list_store(settings),
         models=slot,
@@ -90,7 +102,7 @@ def build_serving(settings: Settings) -> tuple[RecommendationService, DeltaFollo
         mode=settings.serving_mode,
         budget_s=settings.realtime_budget_ms / 1000.0,
         cold_start=None if follow is None else popular_for_known(slot, follow.knows),
-        closers=() if follow is None else (follow.close,),
+        closers=closers,
     )
     return service, follow
 

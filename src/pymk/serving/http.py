@@ -216,6 +216,7 @@ def create_app(
                         "users": info.users,
                         "models": service.model_versions(),
                         "mode": service.mode,
+                        "snapshots": service.snapshots(),
                     }
                 ),
                 None,

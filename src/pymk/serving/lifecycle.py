@@ -4,7 +4,8 @@ A :class:`Routing` is an immutable view (control model, challenger, share); a re
 :attr:`ModelSlot.routing` once and uses only that view, so a swap never mixes two versions in one
 request and never drops one: the new version is loaded completely (seconds: the bundle's snapshot,
 PPR and embeddings are rebuilt) before one attribute assignment publishes it, while requests keep
-being answered by the old one.
+being answered by the old one. A snapshot refresh (:mod:`pymk.serving.refresh`) publishes a re-stated
+copy of a loaded version the same way (:meth:`ModelSlot.replace`).
 
 A/B: with ``ab_version`` set, users whose stable hash (BLAKE2b of the id, the same in every process
 and release) falls below ``ab_share`` get the challenger; everyone else the active version.
@@ -30,7 +31,9 @@ class LoadedModel:
 
     ``as_of``: UNIX time the state it excludes by (the graph) was read; fresher changes come from the
     server's exclusion source. ``index``: external id -> user index of the users it answers for
-    (default: all of ``user_ids``; a loader leaves deleted users out).
+    (default: all of ``user_ids``; a loader leaves deleted users out). ``rows``: the interactions its
+    scoring snapshot holds (0: not said); ``base``: what a snapshot refresh re-states it from
+    (:class:`~pymk.serving.refresh.SnapshotBase`; None: it cannot be refreshed).
     """
 
     version: str
@@ -38,6 +41,8 @@ class LoadedModel:
     user_ids: Sequence[str]
     as_of: float
     index: Mapping[str, int] = field(default_factory=dict)
+    rows: int = 0
+    base: object | None = None
 
     def __post_init__(self) -> None:
         if not self.index:
@@ -135,6 +140,20 @@ class ModelSlot:
                 return False
             self.routing = Routing(control, challenger, self.ab_share)
             log.info("serving model versions %s (was %s)", self.routing.versions, old.versions)
+            return True
+
+    def replace(self, old: LoadedModel, new: LoadedModel) -> bool:
+        """Publish ``new`` (a re-stated ``old``, same version) wherever ``old`` serves, in one assignment;
+        False, publishing nothing, when a poll swapped ``old`` out meanwhile."""
+        if new.version != old.version:
+            raise ValueError(f"a refresh of {old.version} cannot publish {new.version}")
+        with self._lock:
+            now = self.routing
+            control = new if now.control is old else now.control
+            challenger = new if now.challenger is old else now.challenger
+            if control is now.control and challenger is now.challenger:
+                return False
+            self.routing = Routing(control, challenger, now.share)
             return True
 
     @property

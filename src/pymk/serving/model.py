@@ -61,22 +61,27 @@ class GraphExclusions:
     deleted: np.ndarray
 
     @classmethod
-    def from_graph(cls, graph: GraphStore, n_users: int) -> GraphExclusions:
-        """The exclusions of ``graph`` on user indices ``0..n_users-1`` (ids beyond are ignored)."""
+    def from_graph(cls, graph: GraphStore, n_users: int, index: np.ndarray | None = None) -> GraphExclusions:
+        """The exclusions of ``graph`` on user indices ``0..n_users-1`` (ids beyond are ignored).
+
+        ``index``: the user index of each graph node (int ``(nodes,)``; default: the node number itself),
+        for a model whose users are numbered otherwise than the home's graph.
+        """
+        nodes = min(graph.n_nodes, n_users if index is None else index.shape[0])  # nodes that may block
         csr = graph.snapshot()
         src, dst = csr.row_ids().astype(np.int64), csr.indices.astype(np.int64)
-        blocked = [(b, graph.blocked_by(b)) for b in range(min(graph.n_nodes, n_users))]
+        blocked = [(b, graph.blocked_by(b)) for b in range(nodes)]
         bsrc = np.concatenate([np.full(v.shape[0], b) for b, v in blocked] + [np.empty(0, np.int64)])
         bdst = np.concatenate([v for _, v in blocked] + [np.empty(0, np.int32)]).astype(np.int64)
-        rows = np.concatenate([src, dst, bsrc, bdst])
-        cols = np.concatenate([dst, src, bdst, bsrc])
-        keep = (rows < n_users) & (cols < n_users)
+        rows = _to_users(np.concatenate([src, dst, bsrc, bdst]), index)
+        cols = _to_users(np.concatenate([dst, src, bdst, bsrc]), index)
+        keep = (rows >= 0) & (rows < n_users) & (cols >= 0) & (cols < n_users)
         pairs = sp.csr_matrix(
             (np.ones(int(keep.sum()), dtype=bool), (rows[keep], cols[keep])), shape=(n_users, n_users)
         )
         deleted = np.zeros(n_users, dtype=bool)
-        gone = graph.deleted_users()
-        deleted[gone[gone < n_users]] = True
+        gone = _to_users(graph.deleted_users().astype(np.int64), index)
+        deleted[gone[(gone >= 0) & (gone < n_users)]] = True
         return cls(pairs, deleted)
 
     @classmethod
@@ -92,6 +97,16 @@ class GraphExclusions:
         keys = rows.astype(np.int64) * self.pairs.shape[1] + cols
         ok: np.ndarray = ~np.isin(keys, banned) & ~self.deleted[cols]
         return ok
+
+
+def _to_users(nodes: np.ndarray, index: np.ndarray | None) -> np.ndarray:
+    """User indices of graph ``nodes`` (int64); -1 for a node ``index`` does not cover."""
+    if index is None:
+        return nodes
+    out = np.full(nodes.shape, -1, dtype=np.int64)
+    covered = nodes < index.shape[0]
+    out[covered] = index[nodes[covered]]
+    return out
 
 
 class ModelRecommender:

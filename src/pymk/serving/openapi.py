@@ -197,7 +197,13 @@ def openapi() -> dict[str, Any]:
             "/readyz": {
                 "get": {
                     "summary": "Readiness: lists and the active model version are loaded",
-                    "responses": {"200": _json(status, "Ready"), "503": _json(status, "Nothing loaded yet")},
+                    "responses": {
+                        "200": _json(
+                            status,
+                            "Ready: model versions, mode, each version's snapshot (as_of, age_s, rows)",
+                        ),
+                        "503": _json(status, "Nothing loaded yet"),
+                    },
                 }
             },
             "/metrics": {

@@ -164,6 +164,24 @@ class RecommendationService:
         """The loaded model versions, control first (empty without models)."""
         return [] if self.models is None else self.models.routing.versions
 
+    def snapshots(self) -> list[dict[str, object]]:
+        """Per loaded model version, control first: when the state it scores with was read (``as_of``,
+        RFC 3339), how old that is (``age_s``) and the interactions its snapshot holds (``rows``; a
+        snapshot refresh moves all three, see :mod:`pymk.serving.refresh`)."""
+        if self.models is None:
+            return []
+        routing, now = self.models.routing, time.time()
+        return [
+            {
+                "model_version": m.version,
+                "as_of": rfc3339(m.as_of),
+                "age_s": round(now - m.as_of, 3),
+                "rows": m.rows,
+            }
+            for m in (routing.control, routing.challenger)
+            if m is not None
+        ]
+
     def one(self, user_id: str, k: int) -> StoredList:
         """The top-``k`` of ``user_id``: :class:`NotFound` without a list, :class:`InvalidInput` for bad k."""
         (found,) = self._answer([user_id], check_k(k))
