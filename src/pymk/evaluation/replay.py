@@ -288,6 +288,19 @@ def ranks_of(scores: np.ndarray, users: np.ndarray, others: np.ndarray, graph: _
     return counts
 
 
+def state_groups(q: Queries, max_states: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(edges, groups)``: the queries of state group ``g`` are ``edges[g]:edges[g + 1]`` (one group
+    per distinct state, in row order); ``groups`` the groups :func:`replay_model` answers — all, or
+    with more than ``max_states`` of them a uniform random sample of that many (seeded), ascending."""
+    change = np.flatnonzero(q.rows[1:] != q.rows[:-1]) + 1
+    edges = np.concatenate(([0], change, [q.rows.shape[0]])) if q.rows.size else np.zeros(1, np.int64)
+    groups = np.arange(len(edges) - 1)
+    if max_states is not None and groups.shape[0] > max_states:
+        rng = np.random.default_rng(seed)
+        groups = np.sort(rng.choice(groups, size=max_states, replace=False))
+    return edges, groups
+
+
 #: ``progress(label, done, total)`` after every state group.
 ReplayProgress = Callable[[str, int, int], None]
 
@@ -315,14 +328,9 @@ def replay_model(
     """
     q = queries if queries is not None else build_queries(data, policy)
     graph = _Graph(data)
-    change = np.flatnonzero(q.rows[1:] != q.rows[:-1]) + 1
-    edges = np.concatenate(([0], change, [q.rows.shape[0]])) if q.rows.size else np.zeros(1, np.int64)
+    edges, groups = state_groups(q, max_states, seed)
+    sampled = groups.shape[0] < len(edges) - 1
     restate_s = score_s = 0.0
-    groups = np.arange(len(edges) - 1)
-    sampled = max_states is not None and groups.shape[0] > max_states
-    if sampled:
-        rng = np.random.default_rng(seed)
-        groups = np.sort(rng.choice(groups, size=max_states, replace=False))
     size = int(sum(int(edges[g + 1] - edges[g]) for g in groups))
     ranks = np.empty(size, dtype=np.int64)
     at = 0
