@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pymk.features.pairs import BLOCKS, PairScorer, pair_features
+from pymk.features.pairs import ROW_BLOCKS, PairScorer, pair_features
 from pymk.features.rows import Rows
 from pymk.features.snapshot import HALF_LIVES, USER_FEATURES, WINDOWS, build_snapshot
 
@@ -25,11 +25,12 @@ def features_of(rows: Rows, t: float, users: np.ndarray) -> dict[str, np.ndarray
     scorer = PairScorer(snap, ppr_iterations=5, embedding_dim=4)
     blocks = scorer.blocks(users)
     r, c = np.nonzero(np.ones((users.shape[0], rows.n_users), dtype=bool))
-    out = {name: blocks[name] for name in BLOCKS}
+    out = {name: blocks.dense(name) for name in ROW_BLOCKS}
+    out["two_hop"] = blocks.two_hop.toarray()
     out["users"] = snap.users
     out["adjacency"] = snap.adjacency.toarray()
     out["weighted"] = snap.weighted.toarray()
-    out["pairs"] = pair_features(snap, users, blocks, r, c)
+    out["pairs"] = pair_features(scorer, blocks, r, c)
     return out
 
 

@@ -121,8 +121,8 @@ def test_an_added_mutual_friend_keeps_the_candidate_and_raises_its_proximity(
         before_blocks = pipe.featurizer.scorer.blocks(np.array([u]))
         after_blocks = after.featurizer.scorer.blocks(np.array([u]))
         for name in ("cn", "aa", "ra"):
-            assert after_blocks[name][0, c] > before_blocks[name][0, c], (name, u, c, x)
-        assert after_blocks["cn"][0, c] == before_blocks["cn"][0, c] + 1
+            assert after_blocks.dense(name)[0, c] > before_blocks.dense(name)[0, c], (name, u, c, x)
+        assert after_blocks.dense("cn")[0, c] == before_blocks.dense("cn")[0, c] + 1
 
 
 @pytest.mark.xfail(
@@ -158,5 +158,5 @@ def test_a_cold_start_user_borrows_no_one_elses_neighbourhood(fitted: tuple[Rows
     scores = pipe.score(cold)[0]
     assert np.isfinite(scores).all() and scores[KNOWN:].max() < scores[:KNOWN].max()
     assert pipe.featurizer is not None
-    ppr = pipe.featurizer.scorer.blocks(cold.astype(np.int64))["ppr"]
-    assert not ppr[0].any(), "an unknown user has no PageRank neighbourhood of its own"
+    ppr = pipe.featurizer.scorer.blocks(cold.astype(np.int64)).rows["ppr"]
+    assert ppr.nnz == 0, "an unknown user has no PageRank neighbourhood of its own"

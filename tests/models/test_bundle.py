@@ -15,6 +15,7 @@ from pymk.errors import BundleError, PymkError
 from pymk.features.rows import Rows
 from pymk.models.bundle import (
     BUNDLE_FILE,
+    FORMAT_VERSION,
     config_from_dict,
     config_to_dict,
     load_bundle,
@@ -105,7 +106,7 @@ def test_missing_corrupt_and_future_bundles_fail_clearly(
         load_bundle(copy)
     info = read_bundle_info(directory)
     (copy / BUNDLE_FILE).write_text(json.dumps({**info, "format_version": 99}))
-    with pytest.raises(BundleError, match="format_version 99; this pymk reads 1"):
+    with pytest.raises(BundleError, match=f"format_version 99; this pymk reads {FORMAT_VERSION}"):
         load_bundle(copy)
     (copy / BUNDLE_FILE).write_text(json.dumps({**info, "feature_names": [["a"]] * len(info["rankers"])}))
     with pytest.raises(BundleError, match="other features"):

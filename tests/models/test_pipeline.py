@@ -88,8 +88,8 @@ def test_an_added_mutual_friend_never_lowers_proximity_features() -> None:
         rows = Rows(src, dst, np.arange(len(pairs), dtype=np.float64), 8)
         snap = build_snapshot(rows, rows.end_time())
         users = np.array([0])
-        blocks = PairScorer(snap, ppr_iterations=10, embedding_dim=2).blocks(users)
-        scores.append(pair_features(snap, users, blocks, np.array([0]), np.array([5]))[0])
+        scorer = PairScorer(snap, ppr_iterations=10, embedding_dim=2)
+        scores.append(pair_features(scorer, scorer.blocks(users), np.array([0]), np.array([5]))[0])
     for name in ("cn", "aa", "ra", "wra", "ppr", "jaccard"):
         j = PAIR_FEATURES.index(name)
         assert scores[1][j] > scores[0][j], name

@@ -6,13 +6,14 @@ Sources (DESIGN §9 ``candidates/``):
 - ``ppr``: the ``ppr`` best by personalized PageRank (reaches beyond two hops);
 - ``gnn``: the ``gnn`` nearest by LightGCN embedding similarity (reaches users with no short path; none
   when the scorer has no embeddings). The search is exact — one dense product per batch of query users,
-  which the pair features need anyway — rather than an ANN index: every other block of a batch (PPR,
-  two-hop products) is already dense over all users, so an index would not shorten a request until the
-  rest of the scorer is sparse too, at millions of users;
+  the one block that is still dense over all users (LightGCN is off by default: see
+  :class:`~pymk.models.pipeline.PipelineConfig`); an ANN index is the way to take it to millions of users;
 - ``active``: the ``active`` users with the highest decayed activity at ``t`` (same list for everyone);
 - ``popular``: the ``popular`` users of highest degree (cold-start backfill).
 
 A candidate is never the query user, one of its neighbours at ``t``, or a user unseen before ``t``.
+Every source is a set of pairs ``(row, column)``: the work per query user follows the scores it reaches
+(:class:`~pymk.features.pairs.Blocks`), not the number of users.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
+from pymk.features.pairs import Blocks
 from pymk.features.snapshot import ACTIVITY, Snapshot
 
 SOURCES = ("fof", "ppr", "gnn", "active", "popular")
@@ -49,34 +52,75 @@ class CandidateGenerator:
             "popular": _top_global(np.where(known, snap.degree, -1).astype(np.float64), self.config.popular),
         }
 
-    def valid(self, users: np.ndarray) -> np.ndarray:
-        """bool ``(b, n)``: known users that are neither the query user nor its neighbours."""
+    def valid(self, users: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """bool ``(m,)``: is ``cols[i]`` known and neither ``users[rows[i]]`` nor one of its neighbours?"""
+        n = np.int64(self.snap.n_users)
+        sub = self.snap.adjacency[users]
+        linked = np.repeat(np.arange(users.shape[0], dtype=np.int64), np.diff(sub.indptr)) * n
+        linked += sub.indices
+        linked.sort()
+        keys = rows.astype(np.int64) * n + cols
+        pos = np.minimum(np.searchsorted(linked, keys), max(linked.shape[0] - 1, 0))
+        neighbour = linked[pos] == keys if linked.shape[0] else np.zeros(keys.shape[0], dtype=bool)
+        ok: np.ndarray = self.snap.known[cols] & (cols != users[rows]) & ~neighbour
+        return ok
+
+    def sources(self, users: np.ndarray, blocks: Blocks) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``{source: (rows, cols)}`` candidate pairs (int64, sorted by row then column) of ``users``;
+        ``blocks`` as from ``PairScorer.blocks(users)``."""
+        out = {
+            "fof": self._top_per_row(users, blocks.rows["aa"], self.config.fof),
+            "ppr": self._top_per_row(users, blocks.rows["ppr"], self.config.ppr),
+            "gnn": self._top_dense(users, blocks.gnn, self.config.gnn),
+        }
         b = users.shape[0]
-        ok = np.broadcast_to(self.snap.known, (b, self.snap.n_users)).copy()
+        for name, top in self._global.items():
+            rows = np.repeat(np.arange(b, dtype=np.int64), top.shape[0])
+            cols = np.tile(np.sort(top), b)
+            keep = self.valid(users, rows, cols)
+            out[name] = (rows[keep], cols[keep])
+        return out
+
+    def generate(self, users: np.ndarray, blocks: Blocks) -> tuple[np.ndarray, np.ndarray]:
+        """Merged candidates as pairs ``(rows, cols)`` int64 ``(m,)``, sorted by row then column."""
+        n = np.int64(self.snap.n_users)
+        keys = np.unique(np.concatenate([r * n + c for r, c in self.sources(users, blocks).values()]))
+        return keys // n, keys % n
+
+    def _top_per_row(self, users: np.ndarray, score: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's ``k`` best positive valid entries of canonical CSR ``score`` (ties: lower column)."""
+        rows = np.repeat(np.arange(score.shape[0], dtype=np.int64), np.diff(score.indptr))
+        cols = score.indices.astype(np.int64)
+        keep = (score.data > 0) & self.valid(users, rows, cols)
+        rows, cols, values = rows[keep], cols[keep], score.data[keep]
+        order = np.lexsort((cols, -values, rows))
+        rows, cols = rows[order], cols[order]
+        rank = np.arange(rows.shape[0]) - np.searchsorted(rows, rows)
+        top = rank < k
+        keys = np.sort(rows[top] * np.int64(self.snap.n_users) + cols[top])
+        return keys // self.snap.n_users, keys % self.snap.n_users
+
+    def _top_dense(
+        self, users: np.ndarray, score: np.ndarray | None, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_top_per_row` of a dense ``(b, n)`` block (``None``: no pairs); dense work, the opt-in
+        LightGCN path only."""
+        empty = np.zeros(0, dtype=np.int64)
+        if score is None or k == 0 or score.shape[1] == 0:
+            return empty, empty
+        b, n = score.shape
+        k = min(k, n)
+        ok = np.broadcast_to(self.snap.known, (b, n)).copy()
         sub = self.snap.adjacency[users]
         ok[np.repeat(np.arange(b), np.diff(sub.indptr)), sub.indices] = False
         ok[np.arange(b), users] = False
-        return ok
-
-    def sources(self, users: np.ndarray, blocks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """``{source: bool (b, n)}`` candidate masks; ``blocks`` as from ``PairScorer.blocks(users)``."""
-        ok = self.valid(users)
-        out = {
-            "fof": _top_per_row(blocks["aa"], ok, self.config.fof),
-            "ppr": _top_per_row(blocks["ppr"], ok, self.config.ppr),
-            "gnn": _top_per_row(blocks["gnn"], ok, self.config.gnn),
-        }
-        for name, top in self._global.items():
-            mask = np.zeros_like(ok)
-            mask[:, top] = True
-            out[name] = mask & ok
-        return out
-
-    def generate(self, users: np.ndarray, blocks: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Merged candidates as pairs ``(rows, cols)`` int64 ``(m,)``, sorted by row then column."""
-        union = np.logical_or.reduce(list(self.sources(users, blocks).values()))
-        rows, cols = np.nonzero(union)
-        return rows.astype(np.int64), cols.astype(np.int64)
+        masked = np.where(ok, score, 0.0)
+        top = np.argpartition(-masked, k - 1, axis=1)[:, :k]
+        rows = np.repeat(np.arange(b, dtype=np.int64), k)
+        cols = top.ravel().astype(np.int64)
+        keep = masked[rows, cols] > 0
+        keys = np.sort(rows[keep] * np.int64(n) + cols[keep])
+        return keys // n, keys % n
 
 
 def _top_global(score: np.ndarray, k: int) -> np.ndarray:
@@ -87,19 +131,4 @@ def _top_global(score: np.ndarray, k: int) -> np.ndarray:
     top = np.argpartition(-score, k - 1)[:k]
     top = top[np.isfinite(score[top]) & (score[top] > 0)]
     out: np.ndarray = top.astype(np.int64)
-    return out
-
-
-def _top_per_row(score: np.ndarray, ok: np.ndarray, k: int) -> np.ndarray:
-    """bool ``(b, n)``: each row's ``k`` best positive scores among ``ok`` entries."""
-    masked = np.where(ok, score, 0.0).astype(np.float32)
-    b, n = masked.shape
-    k = min(k, n)
-    out = np.zeros((b, n), dtype=bool)
-    if k == 0:
-        return out
-    top = np.argpartition(-masked, k - 1, axis=1)[:, :k]
-    rows = np.repeat(np.arange(b), k)
-    keep = masked[rows, top.ravel()] > 0
-    out[rows[keep], top.ravel()[keep]] = True
     return out

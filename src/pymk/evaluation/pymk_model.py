@@ -31,14 +31,17 @@ class PymkModel:
             raise RuntimeError("source_reach() called before fit()")
         hits = dict.fromkeys((*SOURCES, "all"), 0)
         total = 0
+        n = np.int64(featurizer.snap.n_users)
         for lo in range(0, users.shape[0], self.pipeline.config.batch):
             batch = users[lo : lo + self.pipeline.config.batch].astype(np.int64)
-            masks = featurizer.generator.sources(batch, featurizer.scorer.blocks(batch))
-            masks["all"] = np.logical_or.reduce(list(masks.values()))
+            found = featurizer.generator.sources(batch, featurizer.scorer.blocks(batch))
+            keys = {name: np.unique(r * n + c) for name, (r, c) in found.items()}
+            keys["all"] = np.unique(np.concatenate(list(keys.values())))
             counts = np.diff(split.truth_indptr)[batch]
-            rows = np.repeat(np.arange(batch.shape[0]), counts)
+            rows = np.repeat(np.arange(batch.shape[0], dtype=np.int64), counts)
             cols = np.concatenate([split.truth(int(u)) for u in batch]) if batch.size else rows
             total += int(rows.shape[0])
-            for name, mask in masks.items():
-                hits[name] += int(mask[rows, cols].sum())
+            truth = rows * n + cols
+            for name, have in keys.items():
+                hits[name] += int(np.isin(truth, have).sum())
         return {name: h / max(total, 1) for name, h in hits.items()}

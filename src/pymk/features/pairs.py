@@ -1,13 +1,17 @@
 """Pair features of (query user, candidate) on a :class:`~pymk.features.snapshot.Snapshot`.
 
-For a batch of query users the neighbourhood scores are computed densely, ``(b, n_users)`` float32 each,
-by sparse products (``cn``: common neighbours, ``aa``: Adamic-Adar, ``ra``: resource allocation, ``wra``:
-resource allocation over *decayed* pair weights, so recent shared contacts count more; ``l3``: paths of
-length 3 weighted ``1/sqrt(deg a * deg b)`` over their inner users), the dot product of spectral
-embeddings (``svd``), the dot product of LightGCN embeddings trained on the snapshot graph (``gnn``; all
-zeros when the scorer is built without an embedding config) and personalized PageRank.
-:func:`pair_features` then gathers one feature row per candidate pair. Everything reads only the
-snapshot, so it inherits its point-in-time guarantee.
+For a batch of query users the neighbourhood scores that pick candidates are computed as *sparse rows*
+over the users they reach (:class:`Blocks`), by sparse products whose cost follows the users' 2-hop
+neighbourhoods, not the size of the graph: ``cn`` (common neighbours), ``aa`` (Adamic-Adar), ``ra``
+(resource allocation), ``wra`` (resource allocation over *decayed* pair weights, so recent shared
+contacts count more) and ``ppr`` (bounded-work personalized PageRank, :mod:`pymk.features.local_ppr`).
+The scores that only describe a pair are computed at the candidate pairs alone: ``l3`` (paths of length
+3 weighted ``1/sqrt(deg a * deg b)`` over their inner users), ``svd`` (dot product of spectral
+embeddings) and ``gnn`` (dot product of LightGCN embeddings trained on the snapshot graph; zeros when
+the scorer is built without an embedding config — with one, its dense row block also feeds the ``gnn``
+candidate source). :func:`pair_features` then builds one feature row per candidate pair. Everything
+reads only the snapshot, so it inherits its point-in-time guarantee; a request for one user costs the
+same on a graph of a thousand users and of a million.
 """
 
 from __future__ import annotations
@@ -19,9 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from pymk.embeddings.lightgcn import EmbeddingConfig
-from pymk.evaluation.graph import TrainGraph
-from pymk.evaluation.ppr import PersonalizedPageRank
 from pymk.features.embedding import gnn_embedding, spectral_embedding
+from pymk.features.local_ppr import LocalPageRank
 from pymk.features.snapshot import USER_FEATURES, Snapshot
 
 #: Neighbourhood scores computed per batch, in this order.
@@ -38,12 +41,51 @@ PAIR_FEATURES: tuple[str, ...] = (
 _QUERY_COLS = np.array([USER_FEATURES.index(f) for f in QUERY_FEATURES])
 
 
-class PairScorer:
-    """Dense neighbourhood and PPR blocks for batches of query users of one snapshot.
+@dataclass(frozen=True)
+class Blocks:
+    """Neighbourhood scores of a batch of query users ``users`` (int64 ``(b,)``).
 
-    ``ppr_iterations`` power steps (restart 0.15) of PPR on the graph of the users known at ``t``;
-    ``gnn``: how to train the LightGCN embeddings behind the ``gnn`` block (``None``: the block is zeros);
-    ``gnn_vectors``: embeddings trained before on this same snapshot (a loaded model), used instead.
+    ``rows[name]``: float32 CSR ``(b, n_users)`` for :data:`ROW_BLOCKS`, canonical (sorted, no duplicate
+    entries); a user not reached has no entry (score 0). ``two_hop``: the length-2 path weights behind
+    ``l3``, same layout. ``gnn``: float32 ``(b, n_users)`` LightGCN similarities, or ``None`` without
+    embeddings.
+    """
+
+    users: np.ndarray
+    rows: dict[str, sp.csr_matrix]
+    two_hop: sp.csr_matrix
+    gnn: np.ndarray | None
+
+    def dense(self, name: str) -> np.ndarray:
+        """float32 ``(b, n_users)`` of row block ``name`` (small graphs, tests)."""
+        if name == "gnn":
+            if self.gnn is None:
+                return np.zeros(self.two_hop.shape, dtype=np.float32)
+            return self.gnn
+        out: np.ndarray = self.rows[name].toarray()
+        return out
+
+    def at(self, name: str, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """float32 ``(m,)``: row block ``name`` at pairs ``(users[rows], cols)``."""
+        if name == "gnn":
+            if self.gnn is None:
+                return np.zeros(rows.shape[0], dtype=np.float32)
+            out: np.ndarray = self.gnn[rows, cols]
+            return out
+        return sparse_at(self.rows[name], rows, cols)
+
+
+#: Scores kept as sparse rows per query user (candidate sources and features); ``gnn`` is dense.
+ROW_BLOCKS = ("cn", "aa", "ra", "wra", "ppr")
+
+
+class PairScorer:
+    """Neighbourhood blocks for batches of query users of one snapshot, and pair-only scores.
+
+    ``ppr_iterations`` steps (restart 0.15) of bounded-work PPR with ``ppr_tolerance``
+    (:class:`~pymk.features.local_ppr.LocalPageRank`); ``gnn``: how to train the LightGCN embeddings
+    behind the ``gnn`` block (``None``: the block is zeros); ``gnn_vectors``: embeddings trained before on
+    this same snapshot (a loaded model), used instead.
     """
 
     def __init__(
@@ -51,6 +93,7 @@ class PairScorer:
         snap: Snapshot,
         *,
         ppr_iterations: int = 10,
+        ppr_tolerance: float = 1e-4,
         embedding_dim: int = 32,
         gnn: EmbeddingConfig | None = None,
         gnn_vectors: np.ndarray | None = None,
@@ -59,7 +102,6 @@ class PairScorer:
         adj = snap.adjacency
         deg = snap.degree.astype(np.float64)
         strength = np.asarray(snap.weighted.sum(axis=1)).ravel()
-        self._adj: Any = adj.astype(np.float32)
         self._aa: Any = (adj @ sp.diags(1.0 / np.log(np.maximum(deg, 2.0)))).tocsr()
         self._ra: Any = (adj @ sp.diags(1.0 / np.maximum(deg, 1.0))).tocsr()
         self._wra: Any = (snap.weighted @ sp.diags(1.0 / np.maximum(strength, 1e-12))).tocsr()
@@ -71,45 +113,68 @@ class PairScorer:
             gnn_vectors = gnn_embedding(adj, gnn)
         #: float32 ``(n_users, dim)`` LightGCN embeddings of the snapshot, or ``None``.
         self.gnn_vectors = gnn_vectors
-        known = np.flatnonzero(snap.known)
-        self._known = known
-        self._local = np.full(snap.n_users, -1, dtype=np.int64)
-        self._local[known] = np.arange(known.shape[0])
-        self._ppr: PersonalizedPageRank | None = None
-        if known.shape[0]:
-            sub = adj[known][:, known].tocoo()
-            upper = sub.row < sub.col
-            self._ppr = PersonalizedPageRank(iterations=ppr_iterations)
-            self._ppr.fit_graph(TrainGraph.from_pairs(known.shape[0], sub.row[upper], sub.col[upper]))
+        self._ppr = LocalPageRank(adj, iterations=ppr_iterations, tolerance=ppr_tolerance)
 
-    def blocks(self, users: np.ndarray) -> dict[str, np.ndarray]:
-        """``{name: float32 (b, n_users)}`` for :data:`BLOCKS`; ``users`` int ``(b,)``.
+    def blocks(self, users: np.ndarray) -> Blocks:
+        """The :class:`Blocks` of ``users`` (int ``(b,)``).
 
-        A user unknown at ``t`` (cold start) gets all-zero rows: it has no neighbourhood to borrow.
+        A user unknown at ``t`` (cold start) gets empty rows: it has no neighbourhood to borrow.
         """
-        out: dict[str, np.ndarray] = {}
-        adj = self.snap.adjacency
-        left = adj[users]
-        for name, right in (("cn", adj), ("aa", self._aa), ("ra", self._ra)):
-            lhs = left if name == "cn" else right[users]
-            out[name] = np.asarray((lhs @ adj).toarray(), dtype=np.float32)
-        out["wra"] = np.asarray((self._wra[users] @ self.snap.weighted).toarray(), dtype=np.float32)
-        two_hop = np.asarray((self._l3_left[users] @ adj).toarray(), dtype=np.float32)
-        # dense @ sparse as (sparse^T @ dense^T)^T: cost nnz(A) * b, whatever the density of two_hop.
-        out["l3"] = np.ascontiguousarray((self._l3_right_t @ two_hop.T).T)
-        out["svd"] = self._emb[users] @ self._emb.T
+        users = np.asarray(users, dtype=np.int64)
+        adj, weighted = self.snap.adjacency, self.snap.weighted
+        rows = {
+            "cn": _rows32(adj[users] @ adj),
+            "aa": _rows32(self._aa[users] @ adj),
+            "ra": _rows32(self._ra[users] @ adj),
+            "wra": _rows32(self._wra[users] @ weighted),
+            "ppr": self._ppr.scores(users),
+        }
+        gnn = None
         if self.gnn_vectors is not None:
-            out["gnn"] = self.gnn_vectors[users] @ self.gnn_vectors.T
-        else:
-            out["gnn"] = np.zeros((users.shape[0], self.snap.n_users), dtype=np.float32)
-        ppr = np.zeros((users.shape[0], self.snap.n_users), dtype=np.float32)
-        local = self._local[users]
-        seen = local >= 0  # a user unknown at t has no PPR row (not the last known user's: index -1)
-        if self._ppr is not None and seen.any():
-            rows = np.flatnonzero(seen)
-            ppr[np.ix_(rows, self._known)] = self._ppr.score(local[seen].astype(np.int32))
-        out["ppr"] = ppr
+            gnn = self.gnn_vectors[users] @ self.gnn_vectors.T
+        return Blocks(users, rows, _rows32(self._l3_left[users] @ adj), gnn)
+
+    def l3(self, blocks: Blocks, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """float32 ``(m,)`` length-3 path scores of pairs ``(blocks.users[rows], cols)``, rows sorted.
+
+        Per query user, ``two_hop[u] . l3_right[:, c]`` over its candidates ``c`` only: the work is the
+        candidates' degrees, where the full length-3 row would be the whole 3-hop neighbourhood.
+        """
+        out = np.zeros(rows.shape[0], dtype=np.float32)
+        bounds = np.searchsorted(rows, np.arange(blocks.users.shape[0] + 1))
+        two_hop = blocks.two_hop
+        for i in np.flatnonzero(np.diff(bounds) > 0):
+            lo, hi = bounds[i], bounds[i + 1]
+            if two_hop.indptr[i] == two_hop.indptr[i + 1]:
+                continue
+            paths = self._l3_right_t[cols[lo:hi]] @ two_hop[i].T
+            out[lo:hi] = np.asarray(paths.toarray(), dtype=np.float32).ravel()
         return out
+
+    def svd(self, users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """float32 ``(m,)`` spectral-embedding dot products of pairs ``(users[i], cols[i])``."""
+        out: np.ndarray = np.einsum("ij,ij->i", self._emb[users], self._emb[cols]).astype(np.float32)
+        return out
+
+
+def _rows32(product: Any) -> sp.csr_matrix:
+    """A sparse product as canonical float32 CSR."""
+    out = sp.csr_matrix(product, dtype=np.float32)
+    out.sum_duplicates()
+    return out
+
+
+def sparse_at(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """float32 ``(m,)``: canonical CSR ``matrix`` at ``(rows, cols)`` (0 where it has no entry)."""
+    if matrix.nnz == 0 or rows.shape[0] == 0:
+        return np.zeros(rows.shape[0], dtype=np.float32)
+    n = np.int64(matrix.shape[1])
+    keys = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr)) * n
+    keys += matrix.indices
+    want = rows.astype(np.int64) * n + cols
+    pos = np.minimum(np.searchsorted(keys, want), keys.shape[0] - 1)
+    out: np.ndarray = np.where(keys[pos] == want, matrix.data[pos], 0.0).astype(np.float32)
+    return out
 
 
 @dataclass(frozen=True)
@@ -122,14 +187,19 @@ class PairBatch:
     features: np.ndarray
 
 
-def pair_features(
-    snap: Snapshot, users: np.ndarray, blocks: dict[str, np.ndarray], rows: np.ndarray, cols: np.ndarray
-) -> np.ndarray:
-    """float32 ``(m, len(PAIR_FEATURES))`` for pairs ``(users[rows], cols)`` (rows int ``(m,)``)."""
+def pair_features(scorer: PairScorer, blocks: Blocks, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """float32 ``(m, len(PAIR_FEATURES))`` for pairs ``(blocks.users[rows], cols)`` (rows int ``(m,)``,
+    sorted)."""
+    snap, users = scorer.snap, blocks.users
     m = rows.shape[0]
     out = np.empty((m, len(PAIR_FEATURES)), dtype=np.float32)
     for j, name in enumerate(BLOCKS):
-        out[:, j] = blocks[name][rows, cols]
+        if name == "l3":
+            out[:, j] = scorer.l3(blocks, rows, cols)
+        elif name == "svd":
+            out[:, j] = scorer.svd(users[rows], cols)
+        else:
+            out[:, j] = blocks.at(name, rows, cols)
     k = len(BLOCKS)
     # Each score relative to the user's best candidate: invariant to how dense the snapshot is, so a
     # ranker trained on an earlier (sparser) snapshot transfers to the end of train.

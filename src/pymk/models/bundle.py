@@ -37,7 +37,9 @@ from pymk.models import compiled
 from pymk.models.pipeline import PipelineConfig, PymkPipeline
 from pymk.models.ranker import Ranker
 
-FORMAT_VERSION = 1
+#: 2: bounded-work PPR (:mod:`pymk.features.local_ppr`) — a version-1 bundle's rankers were trained on
+#: the exact PPR and would score the new one; they are refused ("retrain").
+FORMAT_VERSION = 2
 BUNDLE_FILE = "bundle.json"
 ROWS_FILE = "rows.npz"
 USERS_FILE = "users.json"

@@ -22,13 +22,19 @@ class Featurizer:
         candidates: CandidateConfig,
         *,
         ppr_iterations: int,
+        ppr_tolerance: float,
         embedding_dim: int,
         gnn: EmbeddingConfig | None = None,
         gnn_vectors: np.ndarray | None = None,
     ) -> None:
         self.snap = snap
         self.scorer = PairScorer(
-            snap, ppr_iterations=ppr_iterations, embedding_dim=embedding_dim, gnn=gnn, gnn_vectors=gnn_vectors
+            snap,
+            ppr_iterations=ppr_iterations,
+            ppr_tolerance=ppr_tolerance,
+            embedding_dim=embedding_dim,
+            gnn=gnn,
+            gnn_vectors=gnn_vectors,
         )
         self.generator = CandidateGenerator(snap, candidates)
 
@@ -36,13 +42,13 @@ class Featurizer:
         """The candidate pairs of ``users`` (int64 ``(b,)``, known at ``t``) with their features."""
         blocks = self.scorer.blocks(users)
         rows, cols = self.generator.generate(users, blocks)
-        return PairBatch(users, rows, cols, pair_features(self.snap, users, blocks, rows, cols))
+        return PairBatch(users, rows, cols, pair_features(self.scorer, blocks, rows, cols))
 
     def batches(self, users: np.ndarray, size: int, threads: int = 2) -> Iterator[PairBatch]:
         """:meth:`batch` over consecutive chunks of ``size`` users, in order.
 
-        ``threads`` chunks are featurized at once: the sparse products, PPR steps and partitions release
-        the GIL, so two threads use both cores of a 2-core machine.
+        ``threads`` chunks are featurized at once: the sparse products and PPR steps release the GIL, so
+        two threads use both cores of a 2-core machine.
         """
         chunks = [users[lo : lo + size] for lo in range(0, users.shape[0], size)]
         if threads <= 1 or len(chunks) <= 1:

@@ -48,6 +48,9 @@ class PipelineConfig:
     train_users: int = 2500
     negatives: int = 100
     ppr_iterations: int = 10
+    #: Bounded-work PPR (:mod:`pymk.features.local_ppr`): a user passes mass on only while each
+    #: neighbour's share is at least this; at most ``1 / ppr_tolerance`` edges per step and query user.
+    ppr_tolerance: float = 1e-4
     embedding_dim: int = 32
     #: LightGCN embeddings behind the ``gnn`` feature and candidate source, retrained on every snapshot
     #: (each slice start and the end of the rows); ``None`` (the default) turns both off. Off because the
@@ -84,6 +87,7 @@ class PymkPipeline:
             build_snapshot(rows, t),
             c.candidates,
             ppr_iterations=c.ppr_iterations,
+            ppr_tolerance=c.ppr_tolerance,
             embedding_dim=c.embedding_dim,
             gnn=c.gnn,
             gnn_vectors=gnn_vectors,
