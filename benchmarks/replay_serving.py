@@ -1,7 +1,8 @@
 """Serving check of issue 8: the real serving path's real-time recall against the offline replay's.
 
     nice -n 10 .venv/bin/python benchmarks/replay_serving.py [--file CollegeMsg.txt --format snap-temporal]
-        [--max-states 40] [--k 20] [--seed 0] [--refresh-s 0.2] [--out benchmarks/out/replay_serving.json]
+        [--max-states 60] [--bundle-users known|all] [--k 20] [--seed 0] [--refresh-s 0.2]
+        [--out benchmarks/out/replay_serving.json]
 
 The offline replay (``pymk evaluate FILE --replay --refresh 0 --models pymk --max-states N``) answers each
 sampled real-time state's queries from a ``PymkState`` re-stated on the rows before the state. This script
@@ -12,7 +13,11 @@ through the real serving stack, and prints both hit@k on the same queries with t
 2. one fit, the replay's own (``PymkState.fit`` on the train state): the offline replay scores with it, and
    its pipeline re-stated on the train rows (its rankers unchanged) is registered and promoted in a fresh
    ``PYMK_HOME`` — so both sides use the very same rankers (``pymk train`` would fit other ones: it trains on
-   the home's users only and refits after a holdout);
+   the home's users only and refits after a holdout). ``--bundle-users known`` (the default, what a server
+   has): the served model knows the home's users, and users first seen later get indices at the refresh that
+   brings them; ``all``: every user of the file from the start, as the replay's snapshots number them
+   (users not seen yet are isolated nodes, which shifts population-relative features such as degree
+   percentiles) — with ``all`` the served lists must reproduce the replay's answers query for query;
 3. the home gets the train rows (the first 80 %, DESIGN §4) through the ingestion path (``import_file``,
    what ``pymk import`` runs, from a snap-temporal file written in replay order), then ``pymk batch``
    (``/readyz`` wants lists) and ``pymk serve --no-grpc`` as a subprocess with ``PYMK_SERVING_MODE=realtime``,
@@ -100,10 +105,17 @@ def main() -> None:
     )
     parser.add_argument("--file", type=Path, default=eval_data_dir() / "CollegeMsg" / "CollegeMsg.txt")
     parser.add_argument("--format", default="snap-temporal")
-    parser.add_argument("--max-states", type=int, default=40)
+    parser.add_argument("--max-states", type=int, default=60)
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0, help="the replay's state-sample seed")
     parser.add_argument("--refresh-s", type=float, default=0.2, help="PYMK_SNAPSHOT_REFRESH_S of the server")
+    parser.add_argument(
+        "--bundle-users",
+        choices=("known", "all"),
+        default="known",
+        help="the served model's users: those the home knows (new ones join at refreshes), or every user "
+        "of the file from the start, as the replay's snapshots have them",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "out" / "replay_serving.json")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -148,11 +160,17 @@ def main() -> None:
             f"the home holds {len(home_rows)} rows of {home_rows.n_users} users; the replay's train state "
             f"{data.n_train} of {known}: the importer and the replay disagree"
         )
-    pipeline = copy.copy(model.pipeline)  # the same fitted rankers, re-stated on the home's users
-    pipeline.restore(train.rows(known), None)
+    # The same fitted rankers; "known": re-stated on the home's users (users the home gains later get
+    # indices at the refresh that brings them); "all": on every user of the replay as the replay states
+    # it (users not imported yet are isolated nodes of the snapshot until their rows arrive).
+    n_bundle = known if args.bundle_users == "known" else data.n_users
+    pipeline = copy.copy(model.pipeline)
+    pipeline.restore(train.rows(n_bundle), None)
     registry = open_registry(settings)
     version = registry.register(
-        lambda directory: save_bundle(pipeline, directory, rows=train.rows(known), user_ids=home_ids),
+        lambda directory: save_bundle(
+            pipeline, directory, rows=train.rows(n_bundle), user_ids=data.user_ids[:n_bundle]
+        ),
         NewVersion(
             model_name="pymk",
             model_kind="replay-fit",
@@ -260,6 +278,7 @@ def main() -> None:
         "states": int(groups.shape[0]),
         "states_total": len(edges) - 1,
         "seed": args.seed,
+        "bundle_users": args.bundle_users,
         "offline": {
             "hit": round(offline_hit, 4),
             "queries": int(offline["queries"]),
