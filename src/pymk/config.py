@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Latency budget of a real-time answer; past it the stored list answers.",
     )
+    realtime_batch: int = Field(
+        default=64,
+        ge=1,
+        description="Most users scored in one real-time model call: requests waiting together share a "
+        "call (pymk.serving.batcher); 1 scores every request alone.",
+    )
     follow_interval_ms: float = Field(
         default=50.0,
         gt=0,

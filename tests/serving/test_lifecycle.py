@@ -156,7 +156,7 @@ def test_hybrid_prefers_the_users_model_within_budget(tmp_path: Path) -> None:
     registry = Registry("v2")
     slot = ModelSlot(registry.active, registry.load)
     slot.poll()
-    service = RecommendationService(store, models=slot, budget_s=5.0, realtime_slots=1)
+    service = RecommendationService(store, models=slot, budget_s=5.0, realtime_queue=1)
     found = service.one("u3", 4)
     assert (found.source, found.model_version) == ("realtime", "v2")
     assert [d["user_id"] for d in found.item_dicts()] == expected("u3", "v2", 4)
@@ -166,9 +166,12 @@ def test_hybrid_prefers_the_users_model_within_budget(tmp_path: Path) -> None:
     late = service.one("u3", 4)
     assert time.perf_counter() - started < 0.4
     assert (late.source, late.model_version) == ("precomputed", "v0001-test") and service.late == 1
-    # Every real-time slot busy: straight to the lists, no waiting.
+    # The model still busy with u3: u4 waits in the queue past the budget, the lists answer.
     busy = service.one("u4", 4)
     assert busy.source == "precomputed" and service.late == 2
+    # The queue full (u4 still waiting in it): u5 is refused at once, the lists answer.
+    full = service.one("u5", 4)
+    assert full.source == "precomputed" and service.late == 3
     service.close()
 
 

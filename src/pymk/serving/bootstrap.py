@@ -101,6 +101,7 @@ def build_serving(settings: Settings) -> tuple[RecommendationService, DeltaFollo
         exclusions=exclusions,
         mode=settings.serving_mode,
         budget_s=settings.realtime_budget_ms / 1000.0,
+        realtime_batch=settings.realtime_batch,
         cold_start=None if follow is None else popular_for_known(slot, follow.knows),
         closers=closers,
     )

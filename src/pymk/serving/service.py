@@ -24,10 +24,8 @@ users, minus whom it connected to or blocked), else 404.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -37,6 +35,7 @@ import numpy as np
 import orjson
 
 from pymk.errors import InvalidInput, NotFound, PayloadTooLarge
+from pymk.serving.batcher import RealtimeBatcher
 from pymk.serving.exclusions import ExclusionSource
 from pymk.serving.fresh_fof import SnapshotGraph, candidates, merge
 from pymk.serving.lifecycle import LoadedModel, ModelSlot, Routing
@@ -111,7 +110,9 @@ class RecommendationService:
     ``store``: the precomputed lists; at most every ``refresh_s`` seconds a request first asks it to pick
     up lists committed by another process (``pymk batch``). ``models``: the loaded model versions (None:
     lists only). ``exclusions``: fresh state (None: nothing changes after a list is computed).
-    ``realtime_slots``: real-time computations that may run at once; past that, lists answer.
+    ``realtime_queue``: users that may wait for the real-time model at once (they are scored in batches by
+    one :class:`~pymk.serving.batcher.RealtimeBatcher`, at most ``realtime_batch`` per model call); past
+    that, lists answer.
     ``cold_start``: lists for users without one (see the module doc); ``closers``: called by
     :meth:`close` (background followers the composition root started).
     """
@@ -126,7 +127,8 @@ class RecommendationService:
         exclusions: ExclusionSource | None = None,
         mode: Mode = "hybrid",
         budget_s: float = 0.05,
-        realtime_slots: int = 2,
+        realtime_queue: int = 256,
+        realtime_batch: int = 64,
         cold_start: ColdStart | None = None,
         closers: Sequence[Callable[[], None]] = (),
     ) -> None:
@@ -142,8 +144,7 @@ class RecommendationService:
         self.late = 0
         self.cold_start = cold_start
         self._closers = list(closers)
-        self._slots = threading.BoundedSemaphore(realtime_slots)
-        self._pool = ThreadPoolExecutor(realtime_slots, thread_name_prefix="pymk-realtime")
+        self._batcher = RealtimeBatcher(max_users=realtime_batch, max_pending=realtime_queue)
         self._next_refresh = time.monotonic() + refresh_s
 
     def _maybe_refresh(self) -> None:
@@ -264,20 +265,19 @@ class RecommendationService:
         self, model: LoadedModel, users: list[str], k: int, fallback: bool
     ) -> list[StoredList | None]:
         """The model's lists for ``users``; with ``fallback`` (they all have stored lists) only within the
-        budget and when a real-time slot is free, else None for each (the stored lists answer)."""
+        budget and while the real-time queue has room, else None for each (the stored lists answer)."""
         extra = 0
         if self.exclusions is not None:
             extra = max(len(self.exclusions.hidden(u, model.as_of)) for u in users)
         index = np.array([model.index[u] for u in users], dtype=np.int64)
         width = min(MAX_K, k + extra)
         started = time.time()
-        if not self._slots.acquire(blocking=False):
+        future = self._batcher.submit(model.recommender, index, width)
+        if future is None:  # too many waiting already
             if fallback:
                 self.late += 1
                 return [None] * len(users)
             return realtime_lists(model, model.recommender.recommend(index, width), started)
-        future = self._pool.submit(model.recommender.recommend, index, width)
-        future.add_done_callback(lambda _: self._slots.release())
         try:
             top = future.result(timeout=self.budget_s if fallback else None)
         except FutureTimeout:
@@ -285,9 +285,15 @@ class RecommendationService:
             return [None] * len(users)
         return realtime_lists(model, top, started)
 
+    @property
+    def computes_per_request(self) -> bool:
+        """Whether most requests wait for the model (real-time mode): callers should then not run
+        :meth:`one` on an event loop, so that concurrent requests can share a batch."""
+        return self.mode == "realtime" and self.models is not None
+
     def close(self) -> None:
         """Stop the real-time workers, the model poller and the ``closers``."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._batcher.close()
         for close in self._closers:
             close()
         if self.models is not None:
