@@ -137,18 +137,25 @@ class PairScorer:
     def l3(self, blocks: Blocks, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """float32 ``(m,)`` length-3 path scores of pairs ``(blocks.users[rows], cols)``, rows sorted.
 
-        Per query user, ``two_hop[u] . l3_right[:, c]`` over its candidates ``c`` only: the work is the
-        candidates' degrees, where the full length-3 row would be the whole 3-hop neighbourhood.
+        Per query user ``u``: its 2-hop row is scattered into a dense scratch vector (reset afterwards),
+        and each candidate's weighted neighbour row is multiplied with it — ``two_hop[u] . l3_right[:, c]``
+        over its candidates only. The work is the candidates' degrees plus ``u``'s 2-hop size, where the
+        full length-3 row would be the whole 3-hop neighbourhood.
         """
         out = np.zeros(rows.shape[0], dtype=np.float32)
         bounds = np.searchsorted(rows, np.arange(blocks.users.shape[0] + 1))
         two_hop = blocks.two_hop
+        right = self._l3_right_t[cols]  # row p: the neighbours of cols[p], weighted
+        scratch = np.zeros(two_hop.shape[1], dtype=np.float32)
         for i in np.flatnonzero(np.diff(bounds) > 0):
             lo, hi = bounds[i], bounds[i + 1]
-            if two_hop.indptr[i] == two_hop.indptr[i + 1]:
+            a, b = two_hop.indptr[i], two_hop.indptr[i + 1]
+            if a == b:
                 continue
-            paths = self._l3_right_t[cols[lo:hi]] @ two_hop[i].T
-            out[lo:hi] = np.asarray(paths.toarray(), dtype=np.float32).ravel()
+            reached = two_hop.indices[a:b]
+            scratch[reached] = two_hop.data[a:b]
+            out[lo:hi] = right[lo:hi] @ scratch
+            scratch[reached] = 0.0
         return out
 
     def svd(self, users: np.ndarray, cols: np.ndarray) -> np.ndarray:
