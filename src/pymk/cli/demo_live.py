@@ -152,8 +152,11 @@ def stream_stage(
     new = [str(i["user_id"]) for i in after["items"]]
     fresh = [i for i in after["items"] if str(i["user_id"]) not in old]
     how = "one of the live day's connects" if showcase.from_stream else "a connect the demo sends"
+    # The rest of the live day can push b out of a's top k before the connect (fresh friends of
+    # friends take slots): say so rather than a rank.
+    where = f"#{old.index(b) + 1} in {a}'s list" if b in old else f"no longer in {a}'s top {K}"
     console.print(
-        f"[bold]connect {a} → {b}[/] ({how}; {b} was #{old.index(b) + 1} in {a}'s list): visible in "
+        f"[bold]connect {a} → {b}[/] ({how}; {b} was {where}): visible in "
         f"[bold]{visible * 1000:.0f} ms[/] from POST /v1/events to both users' next GET "
         f"(worker poll {stack.worker.poll_s * 1000:.0f} ms, "
         f"follower {stack.follower.interval_s * 1000:.0f} ms)",
