@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from pymk.features.pairs import Blocks
+from pymk.features.pairs import Blocks, sparse_at
 from pymk.features.snapshot import ACTIVITY, Snapshot
 
 SOURCES = ("fof", "ppr", "gnn", "active", "popular")
@@ -54,15 +54,9 @@ class CandidateGenerator:
 
     def valid(self, users: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """bool ``(m,)``: is ``cols[i]`` known and neither ``users[rows[i]]`` nor one of its neighbours?"""
-        n = np.int64(self.snap.n_users)
-        sub = self.snap.adjacency[users]
-        linked = np.repeat(np.arange(users.shape[0], dtype=np.int64), np.diff(sub.indptr)) * n
-        linked += sub.indices
-        linked.sort()
-        keys = rows.astype(np.int64) * n + cols
-        pos = np.minimum(np.searchsorted(linked, keys), max(linked.shape[0] - 1, 0))
-        neighbour = linked[pos] == keys if linked.shape[0] else np.zeros(keys.shape[0], dtype=bool)
-        ok: np.ndarray = self.snap.known[cols] & (cols != users[rows]) & ~neighbour
+        linked = self.snap.adjacency[users]
+        linked.sum_duplicates()  # canonical, as sparse_at needs
+        ok: np.ndarray = self.snap.known[cols] & (cols != users[rows]) & ~(sparse_at(linked, rows, cols) > 0)
         return ok
 
     def sources(self, users: np.ndarray, blocks: Blocks) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -84,8 +78,9 @@ class CandidateGenerator:
     def generate(self, users: np.ndarray, blocks: Blocks) -> tuple[np.ndarray, np.ndarray]:
         """Merged candidates as pairs ``(rows, cols)`` int64 ``(m,)``, sorted by row then column."""
         n = np.int64(self.snap.n_users)
-        keys = np.unique(np.concatenate([r * n + c for r, c in self.sources(users, blocks).values()]))
-        return keys // n, keys % n
+        return _split(
+            np.unique(np.concatenate([r * n + c for r, c in self.sources(users, blocks).values()])), n
+        )
 
     def _top_per_row(self, users: np.ndarray, score: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Each row's ``k`` best positive valid entries of canonical CSR ``score`` (ties: lower column)."""
@@ -97,8 +92,8 @@ class CandidateGenerator:
         rows, cols = rows[order], cols[order]
         rank = np.arange(rows.shape[0]) - np.searchsorted(rows, rows)
         top = rank < k
-        keys = np.sort(rows[top] * np.int64(self.snap.n_users) + cols[top])
-        return keys // self.snap.n_users, keys % self.snap.n_users
+        n = np.int64(self.snap.n_users)
+        return _split(np.sort(rows[top] * n + cols[top]), n)
 
     def _top_dense(
         self, users: np.ndarray, score: np.ndarray | None, k: int
@@ -119,8 +114,12 @@ class CandidateGenerator:
         rows = np.repeat(np.arange(b, dtype=np.int64), k)
         cols = top.ravel().astype(np.int64)
         keep = masked[rows, cols] > 0
-        keys = np.sort(rows[keep] * np.int64(n) + cols[keep])
-        return keys // n, keys % n
+        return _split(np.sort(rows[keep] * np.int64(n) + cols[keep]), np.int64(n))
+
+
+def _split(keys: np.ndarray, n: np.int64) -> tuple[np.ndarray, np.ndarray]:
+    """Pair keys ``row * n + col`` back into ``(rows, cols)``."""
+    return keys // n, keys % n
 
 
 def _top_global(score: np.ndarray, k: int) -> np.ndarray:
