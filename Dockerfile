@@ -15,7 +15,11 @@ ENV PATH=/opt/venv/bin:$PATH
 # `torch==2.13.0` pin is then already satisfied by 2.13.0+cpu.
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 RUN pip install --index-url ${TORCH_INDEX} torch==2.13.0
-COPY pyproject.toml README.md ./
+# gcc builds the C kernels (pymk.features._kernels; setup.py) into the wheel.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+COPY pyproject.toml setup.py README.md ./
 COPY src ./src
 RUN pip wheel --no-deps --wheel-dir /dist . \
  && pip install --extra-index-url ${TORCH_INDEX} "$(ls /dist/pymk-*.whl)[services,ray]" \

@@ -10,12 +10,13 @@ $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-# Re-install only when the project metadata changes.
-$(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
+# Re-install only when the project metadata or the C kernels change (pip builds them: setup.py).
+NATIVE := setup.py src/pymk/features/_kernels.c
+$(VENV)/.stamp-install: pyproject.toml $(NATIVE) | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.stamp-dev: pyproject.toml $(NATIVE) | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(VENV)/.stamp-install $@
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from pymk.features.native import GraphKernels
 from pymk.features.pairs import Blocks, sparse_at
 from pymk.features.snapshot import ACTIVITY, Snapshot
 
@@ -43,7 +44,9 @@ class CandidateConfig:
 class CandidateGenerator:
     """Candidate sets for batches of query users of one snapshot."""
 
-    def __init__(self, snap: Snapshot, config: CandidateConfig | None = None) -> None:
+    def __init__(
+        self, snap: Snapshot, config: CandidateConfig | None = None, kernels: GraphKernels | None = None
+    ) -> None:
         self.snap = snap
         self.config = config or CandidateConfig()
         known = snap.known
@@ -51,6 +54,10 @@ class CandidateGenerator:
             "active": _top_global(np.where(known, snap.feature(ACTIVITY), -np.inf), self.config.active),
             "popular": _top_global(np.where(known, snap.degree, -1).astype(np.float64), self.config.popular),
         }
+        #: The C kernels of the snapshot graph (:mod:`pymk.features.native`): :meth:`generate` in one call.
+        self.kernels = kernels
+        self._shared = np.unique(np.concatenate(list(self._global.values())))
+        self._known8 = known.astype(np.uint8)
 
     def valid(self, users: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """bool ``(m,)``: is ``cols[i]`` known and neither ``users[rows[i]]`` nor one of its neighbours?"""
@@ -77,6 +84,11 @@ class CandidateGenerator:
 
     def generate(self, users: np.ndarray, blocks: Blocks) -> tuple[np.ndarray, np.ndarray]:
         """Merged candidates as pairs ``(rows, cols)`` int64 ``(m,)``, sorted by row then column."""
+        if self.kernels is not None and (blocks.gnn is None or self.config.gnn == 0):
+            c = self.config
+            return self.kernels.candidates(
+                users, self._known8, blocks.rows["aa"], c.fof, blocks.rows["ppr"], c.ppr, self._shared
+            )
         n = np.int64(self.snap.n_users)
         return _split(
             np.unique(np.concatenate([r * n + c for r, c in self.sources(users, blocks).values()])), n

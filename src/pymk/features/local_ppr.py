@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from pymk.features.native import GraphKernels
+
 
 class LocalPageRank:
     """Bounded-work personalized PageRank on one symmetric graph (see the module docstring).
@@ -33,7 +35,13 @@ class LocalPageRank:
     """
 
     def __init__(
-        self, adjacency: Any, *, restart: float = 0.15, iterations: int = 10, tolerance: float = 1e-4
+        self,
+        adjacency: Any,
+        *,
+        restart: float = 0.15,
+        iterations: int = 10,
+        tolerance: float = 1e-4,
+        kernels: GraphKernels | None = None,
     ) -> None:
         if not 0.0 < restart < 1.0 or iterations < 1 or tolerance < 0.0:
             raise ValueError("need 0 < restart < 1, iterations >= 1 and tolerance >= 0")
@@ -43,6 +51,10 @@ class LocalPageRank:
         self.restart = restart
         self.iterations = iterations
         self.tolerance = tolerance
+        #: The C kernel of the same graph (:mod:`pymk.features.native`), used instead of the products below.
+        self.kernels = kernels
+        if kernels is not None:
+            return
         step = sp.diags((1.0 - restart) / np.maximum(self.degree, 1)) @ pattern
         self._step: Any = sp.csr_matrix(step, dtype=np.float32)
         self._floor = (tolerance * self.degree).astype(np.float32)
@@ -50,6 +62,10 @@ class LocalPageRank:
     def scores(self, users: np.ndarray) -> sp.csr_matrix:
         """float32 CSR ``(len(users), n)``: row ``i`` is ``x_T`` of source ``users[i]``; sorted indices."""
         users = np.asarray(users, dtype=np.int64)
+        if self.kernels is not None:
+            return self.kernels.ppr(
+                users, restart=self.restart, iterations=self.iterations, tolerance=self.tolerance
+            )
         b, n = users.shape[0], self._step.shape[0]
         live = np.flatnonzero(self.degree[users] > 0)
         restart = sp.csr_matrix(

@@ -11,7 +11,8 @@ embeddings) and ``gnn`` (dot product of LightGCN embeddings trained on the snaps
 the scorer is built without an embedding config — with one, its dense row block also feeds the ``gnn``
 candidate source). :func:`pair_features` then builds one feature row per candidate pair. Everything
 reads only the snapshot, so it inherits its point-in-time guarantee; a request for one user costs the
-same on a graph of a thousand users and of a million.
+same on a graph of a thousand users and of a million. Where the C kernels are built (any ``pip
+install``), :mod:`pymk.features.native` computes the same values without SciPy's per-call overheads.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pymk.embeddings.lightgcn import EmbeddingConfig
+from pymk.features import native
 from pymk.features.embedding import gnn_embedding, spectral_embedding
 from pymk.features.local_ppr import LocalPageRank
 from pymk.features.snapshot import USER_FEATURES, Snapshot
@@ -55,6 +57,8 @@ class Blocks:
     rows: dict[str, sp.csr_matrix]
     two_hop: sp.csr_matrix
     gnn: np.ndarray | None
+    #: From the C kernels: the 2-hop pattern shared by cn/aa/ra/wra/two_hop, and their data arrays.
+    shared: tuple[sp.csr_matrix, dict[str, np.ndarray]] | None = None
 
     def dense(self, name: str) -> np.ndarray:
         """float32 ``(b, n_users)`` of row block ``name`` (small graphs, tests)."""
@@ -100,20 +104,26 @@ class PairScorer:
     ) -> None:
         self.snap = snap
         adj = snap.adjacency
-        deg = snap.degree.astype(np.float64)
-        strength = np.asarray(snap.weighted.sum(axis=1)).ravel()
-        self._aa: Any = (adj @ sp.diags(1.0 / np.log(np.maximum(deg, 2.0)))).tocsr()
-        self._ra: Any = (adj @ sp.diags(1.0 / np.maximum(deg, 1.0))).tocsr()
-        self._wra: Any = (snap.weighted @ sp.diags(1.0 / np.maximum(strength, 1e-12))).tocsr()
-        half = sp.diags(1.0 / np.sqrt(np.maximum(deg, 1.0)))
-        self._l3_left: Any = (adj @ half).tocsr()
-        self._l3_right_t: Any = (half @ adj).T.tocsr().astype(np.float32)
-        self._emb = spectral_embedding(adj, embedding_dim)
+        #: The C kernels (:mod:`pymk.features.native`) when built; else the SciPy products below.
+        self.native = _kernels(snap)
+        if self.native is None:
+            deg = snap.degree.astype(np.float64)
+            strength = np.asarray(snap.weighted.sum(axis=1)).ravel()
+            self._aa: Any = (adj @ sp.diags(1.0 / np.log(np.maximum(deg, 2.0)))).tocsr()
+            self._ra: Any = (adj @ sp.diags(1.0 / np.maximum(deg, 1.0))).tocsr()
+            self._wra: Any = (snap.weighted @ sp.diags(1.0 / np.maximum(strength, 1e-12))).tocsr()
+            half = sp.diags(1.0 / np.sqrt(np.maximum(deg, 1.0)))
+            self._l3_left: Any = (adj @ half).tocsr()
+            self._l3_right_t: Any = (half @ adj).T.tocsr().astype(np.float32)
+        #: float32 ``(n_users, embedding_dim)`` spectral embeddings behind ``svd``.
+        self.embedding = spectral_embedding(adj, embedding_dim)
         if gnn_vectors is None and gnn is not None:
             gnn_vectors = gnn_embedding(adj, gnn)
         #: float32 ``(n_users, dim)`` LightGCN embeddings of the snapshot, or ``None``.
         self.gnn_vectors = gnn_vectors
-        self._ppr = LocalPageRank(adj, iterations=ppr_iterations, tolerance=ppr_tolerance)
+        self._ppr = LocalPageRank(
+            adj, iterations=ppr_iterations, tolerance=ppr_tolerance, kernels=self.native
+        )
 
     def blocks(self, users: np.ndarray) -> Blocks:
         """The :class:`Blocks` of ``users`` (int ``(b,)``).
@@ -121,6 +131,21 @@ class PairScorer:
         A user unknown at ``t`` (cold start) gets empty rows: it has no neighbourhood to borrow.
         """
         users = np.asarray(users, dtype=np.int64)
+        gnn = None
+        if self.gnn_vectors is not None:
+            gnn = self.gnn_vectors[users] @ self.gnn_vectors.T
+        if self.native is not None:
+            pattern, data = self.native.neighbourhood(users)
+            shape = pattern.shape
+
+            def on_pattern(name: str) -> sp.csr_matrix:
+                out = sp.csr_matrix((data[name], pattern.indices, pattern.indptr), shape=shape)
+                out.has_canonical_format = True
+                return out
+
+            rows = {name: on_pattern(name) for name in ("cn", "aa", "ra", "wra")}
+            rows["ppr"] = self._ppr.scores(users)
+            return Blocks(users, rows, on_pattern("two_hop"), gnn, (pattern, data))
         adj, weighted = self.snap.adjacency, self.snap.weighted
         rows = {
             "cn": _rows32(adj[users] @ adj),
@@ -129,9 +154,6 @@ class PairScorer:
             "wra": _rows32(self._wra[users] @ weighted),
             "ppr": self._ppr.scores(users),
         }
-        gnn = None
-        if self.gnn_vectors is not None:
-            gnn = self.gnn_vectors[users] @ self.gnn_vectors.T
         return Blocks(users, rows, _rows32(self._l3_left[users] @ adj), gnn)
 
     def l3(self, blocks: Blocks, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -142,6 +164,8 @@ class PairScorer:
         over its candidates only. The work is the candidates' degrees plus ``u``'s 2-hop size, where the
         full length-3 row would be the whole 3-hop neighbourhood.
         """
+        if self.native is not None:
+            return self.native.l3(blocks.two_hop, rows, cols)
         out = np.zeros(rows.shape[0], dtype=np.float32)
         bounds = np.searchsorted(rows, np.arange(blocks.users.shape[0] + 1))
         two_hop = blocks.two_hop
@@ -160,8 +184,20 @@ class PairScorer:
 
     def svd(self, users: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """float32 ``(m,)`` spectral-embedding dot products of pairs ``(users[i], cols[i])``."""
-        out: np.ndarray = np.einsum("ij,ij->i", self._emb[users], self._emb[cols]).astype(np.float32)
+        out: np.ndarray = np.einsum("ij,ij->i", self.embedding[users], self.embedding[cols]).astype(
+            np.float32
+        )
         return out
+
+
+def _kernels(snap: Snapshot) -> native.GraphKernels | None:
+    """The C kernels of ``snap``'s graph, or None (not built, switched off, or weights off-pattern)."""
+    if not native.available():
+        return None
+    try:
+        return native.GraphKernels(snap.adjacency, snap.weighted, snap.degree)
+    except ValueError:
+        return None
 
 
 def _rows32(product: Any) -> sp.csr_matrix:
@@ -175,6 +211,10 @@ def sparse_at(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.n
     """float32 ``(m,)``: canonical CSR ``matrix`` at ``(rows, cols)`` (0 where it has no entry)."""
     if matrix.nnz == 0 or rows.shape[0] == 0:
         return np.zeros(rows.shape[0], dtype=np.float32)
+    if native.available():
+        pos = native.lookup(matrix, rows, cols)
+        found: np.ndarray = np.where(pos >= 0, matrix.data[pos], 0.0).astype(np.float32)
+        return found
     n = np.int64(matrix.shape[1])
     keys = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr)) * n
     keys += matrix.indices
@@ -199,6 +239,22 @@ def pair_features(scorer: PairScorer, blocks: Blocks, rows: np.ndarray, cols: np
     sorted)."""
     snap, users = scorer.snap, blocks.users
     m = rows.shape[0]
+    if scorer.native is not None and blocks.shared is not None:
+        pattern, data = blocks.shared
+        return scorer.native.pair_features(
+            users,
+            rows,
+            cols,
+            data,
+            pattern,
+            scorer.l3(blocks, rows, cols),
+            scorer.embedding,
+            blocks.gnn,
+            blocks.rows["ppr"],
+            snap.users,
+            _QUERY_COLS,
+            len(PAIR_FEATURES),
+        )
     out = np.empty((m, len(PAIR_FEATURES)), dtype=np.float32)
     for j, name in enumerate(BLOCKS):
         if name == "l3":

@@ -10,6 +10,7 @@ time feature is the constant 0 and pair weights are row counts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -56,10 +57,11 @@ class Snapshot:
     degree: np.ndarray
     users: np.ndarray
 
-    @property
+    @cached_property
     def known(self) -> np.ndarray:
-        """bool ``(n,)``: users seen before ``t``."""
+        """bool ``(n,)``: users seen before ``t`` (read-only; computed once: every request asks)."""
         known: np.ndarray = self.degree > 0
+        known.flags.writeable = False
         return known
 
     def feature(self, name: str) -> np.ndarray:

@@ -36,7 +36,7 @@ class Featurizer:
             gnn=gnn,
             gnn_vectors=gnn_vectors,
         )
-        self.generator = CandidateGenerator(snap, candidates)
+        self.generator = CandidateGenerator(snap, candidates, kernels=self.scorer.native)
 
     def batch(self, users: np.ndarray) -> PairBatch:
         """The candidate pairs of ``users`` (int64 ``(b,)``, known at ``t``) with their features."""
