@@ -45,20 +45,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    """Poll ``url`` until it answers 200; fail if ``proc`` exits or ``timeout`` passes."""
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0, workers: int = 1) -> None:
+    """Poll ``url`` until it answers 200 — from ``workers`` distinct worker processes when it is a
+    ``/readyz`` naming its ``worker_pid``; fail if ``proc`` exits or ``timeout`` passes.
+
+    Waiting for every worker matters under keep-alive load: a worker still loading its model accepts
+    no connection, so a load generator that connects the moment the first worker is ready sends every
+    request to that one (seen with 2 workers: one scored all 2,900 users, the other 1).
+    """
     deadline = time.monotonic() + timeout
+    seen: set[object] = set()
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
-                    return
+                    body = response.read()
+                    pid = json.loads(body).get("worker_pid") if body.startswith(b"{") else None
+                    seen.add(pid)
+                    if pid is None or len(seen) >= workers:
+                        return
         except OSError:
             pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} not ready after {timeout} s")
+        time.sleep(0.05)
+    raise SystemExit(f"{url} not ready after {timeout} s ({len(seen)} of {workers} workers answered)")
 
 
 def _summary(requests: int, seconds: float, errors: int, latencies_ms: np.ndarray) -> dict[str, Any]:

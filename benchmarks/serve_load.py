@@ -115,12 +115,16 @@ def main() -> None:
     env = {**os.environ, "PYMK_HOME": str(home), "PYMK_SERVING_MODE": args.mode}
     command = [sys.executable, "-c", "from pymk.cli import main; main()", "serve", "--port", str(http)]
     command += ["--grpc-port", str(grpc_port), "--workers", str(args.workers)]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=open("/tmp/prof/server.err", "w")
+    )
     base = f"http://127.0.0.1:{http}"
     results: dict[str, Any] = {}
     use_wrk = shutil.which("wrk") is not None
     try:
-        wait_ready(f"{base}/readyz", server, timeout=900)  # a trained --home loads its model per process
+        wait_ready(
+            f"{base}/readyz", server, timeout=900, workers=args.workers
+        )  # a trained --home loads its model per process
         from urllib.parse import quote
 
         gets = [f"/v1/users/{quote(u, safe='')}/recommendations?k={args.k}" for u in picks]

@@ -7,6 +7,7 @@ them, as must every serving mode.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import shutil
@@ -32,6 +33,7 @@ from pymk.serving.batch import run_batch
 from pymk.serving.bootstrap import build_service, load_model
 from pymk.serving.fresh_fof import SnapshotGraph
 from pymk.serving.http import create_app
+from pymk.serving.lists import StoredList
 from pymk.serving.lists_mmap import MmapListStore
 from pymk.serving.model import REASON_NAMES, ModelRecommender
 from pymk.serving.recommender import Recommender, TopK
@@ -192,6 +194,35 @@ def test_served_get_has_reasons_and_one_scoring_path(batched: Home) -> None:
             assert realtime.late >= 1
         finally:
             realtime.close()
+    finally:
+        service.close()
+
+
+def test_requests_awaiting_the_realtime_model_on_one_loop_share_batches(batched: Home) -> None:
+    # The HTTP workers await the model (one_async) instead of blocking a thread each: requests of one
+    # event loop that wait together must still be scored together, and each get its own list.
+    service = build_service(
+        load_settings(
+            home=batched.settings.home,
+            serving_mode="realtime",
+            realtime_budget_ms=60_000,
+            tracking_url="memory://",
+        )
+    )
+    try:
+        assert service.models is not None and service.models.routing.control is not None
+        users = [u for u in batched.user_ids if u in service.models.routing.control.index][:16]
+
+        async def all_at_once() -> list[StoredList]:
+            return list(await asyncio.gather(*(service.one_async(u, 10) for u in users)))
+
+        lists = asyncio.run(all_at_once())
+        calls, scored = service._batcher.calls, service._batcher.users
+        assert scored == len(users) == 16 and calls < len(users), (calls, scored)
+        for user, found in zip(users, lists, strict=True):
+            assert found.source == "realtime"
+            alone = service.one(user, 10)
+            assert found.item_dicts() == alone.item_dicts(), "a batch neighbour changed a user's list"
     finally:
         service.close()
 

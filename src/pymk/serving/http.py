@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -130,10 +130,6 @@ def render_batch(
     return b'{"results":[' + b",".join(parts) + b"]}"
 
 
-#: Threads per HTTP worker that may wait for the real-time model at once (real-time mode only).
-REQUEST_THREADS = 64
-
-
 def _user_of(scope: Scope) -> str:
     """The user id of a ``/v1/users/{user_id}/recommendations`` request (percent-decoded)."""
     raw = scope.get("raw_path") or scope["path"].encode()
@@ -166,14 +162,8 @@ def create_app(
     )
     request_ids = RequestIds()
     served: set[str] = set()  # model versions loaded or in the lists since start: feedback labels
-    # Real-time mode: requests wait for the model off the event loop, so that those arriving together
-    # are scored in one batch (pymk.serving.batcher); lists-first modes answer on the loop (cheaper).
-    offload = (
-        ThreadPoolExecutor(REQUEST_THREADS, thread_name_prefix="pymk-request")
-        if service.computes_per_request
-        else None
-    )
     sample_rate, rand, clock = access.sample_rate, random.random, time.perf_counter
+    worker_pid = os.getpid()  # in /readyz: which worker process answered (each loads its own model)
 
     async def route(
         endpoint: str, scope: Scope, receive: Receive, request_id: str
@@ -185,21 +175,14 @@ def create_app(
                 raise MethodNotAllowed(f"{method} not allowed on {path}")
             user_id = _user_of(scope)
             k = _k(scope["query_string"])
-            if offload is not None:
-                loop = asyncio.get_running_loop()
-                found = await loop.run_in_executor(offload, service.one, user_id, k)
-            else:
-                found = service.one(user_id, k)
+            # Real-time calls are awaited, not blocked on: requests waiting together share a batch.
+            found = await service.one_async(user_id, k)
             return 200, render(user_id, found, request_id), found
         if endpoint == "batch":
             if method != "POST":
                 raise MethodNotAllowed(f"{method} not allowed on {path}")
             user_ids, k = _batch_request(await _body(receive))
-            if offload is not None:
-                loop = asyncio.get_running_loop()
-                results = await loop.run_in_executor(offload, service.batch, user_ids, k)
-            else:
-                results = service.batch(user_ids, k)
+            results = await service.batch_async(user_ids, k)
             body = render_batch(user_ids, results, request_id)
             return 200, body, [r for r in results if isinstance(r, StoredList)]
         if endpoint == "events" and intake is not None:
@@ -238,6 +221,7 @@ def create_app(
                         "models": service.model_versions(),
                         "mode": service.mode,
                         "snapshots": service.snapshots(),
+                        "worker_pid": worker_pid,
                     }
                 ),
                 None,

@@ -24,8 +24,10 @@ users, minus whom it connected to or blocked), else 404.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -81,6 +83,18 @@ def without(found: StoredList, hidden: frozenset[str], k: int) -> StoredList:
         found.reason_names,
         found.source,
     )
+
+
+#: What :meth:`RecommendationService._answer_steps` yields (a real-time call), is sent and returns.
+_Steps = Generator[
+    tuple[LoadedModel, list[str], int, bool], list["StoredList | None"], list["StoredList | NotFound"]
+]
+
+
+def _consume(done: asyncio.Future[TopK]) -> None:
+    """Retrieve an abandoned real-time result, so that a failure is not reported as never retrieved."""
+    if not done.cancelled():
+        done.exception()
 
 
 def realtime_lists(model: LoadedModel, top: TopK, computed_at: float) -> list[StoredList | None]:
@@ -196,7 +210,44 @@ class RecommendationService:
             raise PayloadTooLarge(f"at most {self.max_batch} users per batch, got {len(user_ids)}")
         return self._answer(user_ids, check_k(k))
 
+    async def one_async(self, user_id: str, k: int) -> StoredList:
+        """:meth:`one` for an event loop: waiting for the real-time model does not block the loop (nor
+        take a thread), so the requests of one loop that wait together are scored in one batch."""
+        (found,) = await self._answer_async([user_id], check_k(k))
+        if isinstance(found, NotFound):
+            raise found
+        return found
+
+    async def batch_async(self, user_ids: Sequence[str], k: int) -> list[StoredList | NotFound]:
+        """:meth:`batch` for an event loop (see :meth:`one_async`)."""
+        if len(user_ids) > self.max_batch:
+            raise PayloadTooLarge(f"at most {self.max_batch} users per batch, got {len(user_ids)}")
+        return await self._answer_async(user_ids, check_k(k))
+
     def _answer(self, user_ids: Sequence[str], k: int) -> list[StoredList | NotFound]:
+        steps = self._answer_steps(user_ids, k)
+        try:
+            ask = next(steps)
+            while True:
+                ask = steps.send(self._realtime(*ask))
+        except StopIteration as done:
+            answer: list[StoredList | NotFound] = done.value
+            return answer
+
+    async def _answer_async(self, user_ids: Sequence[str], k: int) -> list[StoredList | NotFound]:
+        steps = self._answer_steps(user_ids, k)
+        try:
+            ask = next(steps)
+            while True:
+                ask = steps.send(await self._realtime_async(*ask))
+        except StopIteration as done:
+            answer: list[StoredList | NotFound] = done.value
+            return answer
+
+    def _answer_steps(self, user_ids: Sequence[str], k: int) -> _Steps:
+        """The answer to a request, as a generator that yields each real-time model call it needs
+        (``(model, users, k, fallback)``) and is sent back its lists: one logic for the blocking
+        :meth:`_answer` and the event-loop :meth:`_answer_async`."""
         self._maybe_refresh()
         if self.mode == "precomputed":
             lists = (
@@ -225,7 +276,7 @@ class RecommendationService:
         for version, positions in want.items():
             users = [user_ids[p] for p in positions]
             fallback = all(stored[p] is not None for p in positions)
-            computed = self._realtime(models[version], users, k, fallback)
+            computed = yield models[version], users, k, fallback
             for p, lst in zip(positions, computed, strict=True):
                 if lst is not None:
                     out[p] = lst
@@ -261,18 +312,25 @@ class RecommendationService:
         fresh = candidates(user, found.computed_at, self.exclusions, SnapshotGraph.of(model), shown)
         return merge(kept, fresh, k)
 
-    def _realtime(
-        self, model: LoadedModel, users: list[str], k: int, fallback: bool
-    ) -> list[StoredList | None]:
-        """The model's lists for ``users``; with ``fallback`` (they all have stored lists) only within the
-        budget and while the real-time queue has room, else None for each (the stored lists answer)."""
+    def _submit(
+        self, model: LoadedModel, users: list[str], k: int
+    ) -> tuple[Future[TopK] | None, np.ndarray, int, float]:
+        """Queue ``users`` for ``model``'s batcher: ``(future or None when the queue is full, their
+        indices, the width asked, when)``; the width covers what fresh state will hide."""
         extra = 0
         if self.exclusions is not None:
             extra = max(len(self.exclusions.hidden(u, model.as_of)) for u in users)
         index = np.array([model.index[u] for u in users], dtype=np.int64)
         width = min(MAX_K, k + extra)
         started = time.time()
-        future = self._batcher.submit(model.recommender, index, width)
+        return self._batcher.submit(model.recommender, index, width), index, width, started
+
+    def _realtime(
+        self, model: LoadedModel, users: list[str], k: int, fallback: bool
+    ) -> list[StoredList | None]:
+        """The model's lists for ``users``; with ``fallback`` (they all have stored lists) only within the
+        budget and while the real-time queue has room, else None for each (the stored lists answer)."""
+        future, index, width, started = self._submit(model, users, k)
         if future is None:  # too many waiting already
             if fallback:
                 self.late += 1
@@ -285,11 +343,24 @@ class RecommendationService:
             return [None] * len(users)
         return realtime_lists(model, top, started)
 
-    @property
-    def computes_per_request(self) -> bool:
-        """Whether most requests wait for the model (real-time mode): callers should then not run
-        :meth:`one` on an event loop, so that concurrent requests can share a batch."""
-        return self.mode == "realtime" and self.models is not None
+    async def _realtime_async(
+        self, model: LoadedModel, users: list[str], k: int, fallback: bool
+    ) -> list[StoredList | None]:
+        """:meth:`_realtime` awaiting the batcher instead of blocking on it."""
+        future, index, width, started = self._submit(model, users, k)
+        if future is None:
+            if fallback:
+                self.late += 1
+                return [None] * len(users)
+            top = await asyncio.to_thread(model.recommender.recommend, index, width)
+            return realtime_lists(model, top, started)
+        waiting = asyncio.wrap_future(future)
+        done, _ = await asyncio.wait({waiting}, timeout=self.budget_s if fallback else None)
+        if not done:  # past the budget: the lists answer; the batch's result is dropped when it comes
+            waiting.add_done_callback(_consume)
+            self.late += 1
+            return [None] * len(users)
+        return realtime_lists(model, waiting.result(), started)
 
     def close(self) -> None:
         """Stop the real-time workers, the model poller and the ``closers``."""
