@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from pymk.features.pairs import PAIR_FEATURES, PairScorer, pair_features
 from pymk.features.rows import Rows
 from pymk.features.snapshot import build_snapshot
 from pymk.models.pipeline import PipelineConfig, PymkPipeline
-from pymk.models.ranker import Ranker, RankerConfig
+from pymk.models.ranker import Examples, Ranker, RankerConfig
 
 pytestmark = pytest.mark.unit
 
@@ -102,3 +103,17 @@ def test_too_little_history_falls_back_to_ppr() -> None:
     assert not pipe.fitted_ranker
     scores = pipe.score(np.array([0], np.int32))
     assert scores[0, 2] > scores[0, 1]  # 2 is a candidate (friend of friend); 1 is already a friend
+
+
+def test_bags_apply_below_the_row_limit_and_at_any_size_without_one() -> None:
+    rng = np.random.default_rng(0)
+    feats = rng.random((400, len(PAIR_FEATURES))).astype(np.float32)
+    labels = (feats[:, 0] + 0.3 * rng.random(400) > 0.9).astype(np.int32)
+    ex = Examples(feats, labels, np.full(20, 20, dtype=np.int64))
+    quick = RankerConfig(max_rounds=5, min_data_in_leaf=5, bags=3)
+    sizes = {}
+    for limit in (None, 401, 400):
+        ranker = Ranker(PAIR_FEATURES, replace(quick, bag_below_rows=limit))
+        ranker.fit(ex, rounds=5)
+        sizes[limit] = len(ranker.boosters)
+    assert sizes == {None: 3, 401: 3, 400: 1}
