@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from pymk.features import native
 from pymk.features.pairs import PAIR_FEATURES, PairBatch
 from pymk.features.snapshot import ACTIVITY
 from pymk.graph.store import GraphStore
@@ -89,8 +90,16 @@ class GraphExclusions:
         """Nothing excluded beyond what the model's own snapshot knows."""
         return cls(sp.csr_matrix((n_users, n_users), dtype=bool), np.zeros(n_users, dtype=bool))
 
+    def __post_init__(self) -> None:
+        self.pairs.sort_indices()  # canonical rows: native.lookup searches them
+
     def allowed(self, users: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """bool ``(m,)``: may ``cols[i]`` be shown to ``users[rows[i]]``?"""
+        if native.available():
+            found: np.ndarray = ~self.deleted[cols]
+            if self.pairs.nnz:
+                found &= native.lookup(self.pairs, users[rows], cols) < 0
+            return found
         sub = self.pairs[users]
         banned = np.repeat(np.arange(users.shape[0], dtype=np.int64), np.diff(sub.indptr))
         banned = banned * self.pairs.shape[1] + sub.indices
@@ -175,10 +184,11 @@ class ModelRecommender:
         rows, cols, raw, features = rows[order], cols[order], raw[order], features[order]
         starts = np.searchsorted(rows, np.arange(users.shape[0]))
         rank = np.arange(rows.shape[0]) - starts[rows]
-        lo_s = np.full(users.shape[0], np.inf)
-        hi_s = np.full(users.shape[0], -np.inf)
-        np.minimum.at(lo_s, rows, raw)
-        np.maximum.at(hi_s, rows, raw)
+        # Rows sorted by score within each user: its best is at its start, its worst before the next.
+        ends = np.append(starts[1:], rows.shape[0])
+        present = ends > starts
+        hi_s = np.where(present, raw[np.minimum(starts, rows.shape[0] - 1)], -np.inf)
+        lo_s = np.where(present, raw[np.maximum(ends - 1, 0)], np.inf)
         span = (hi_s - lo_s)[rows]
         rel = np.where(span > 0, (raw - lo_s[rows]) / np.where(span > 0, span, 1.0), 1.0)
         top = rank < k
@@ -189,10 +199,10 @@ class ModelRecommender:
         out.reasons[r, j, 0] = np.where(cn > 0, cn, np.nan)
         # Each user's mean candidate: the reference its items are explained against (per user, so an
         # explanation does not depend on which users share a batch).
-        present = np.flatnonzero(np.diff(np.append(starts, rows.shape[0])) > 0)
+        scored = np.flatnonzero(present)
         means = np.zeros((users.shape[0], features.shape[1]), dtype=np.float32)
-        counts = np.bincount(rows, minlength=users.shape[0])[present][:, None]
-        means[present] = np.add.reduceat(features, starts[present], axis=0) / counts
+        counts = np.bincount(rows, minlength=users.shape[0])[scored][:, None]
+        means[scored] = np.add.reduceat(features, starts[scored], axis=0) / counts
         self._explain(features[top], means[rows[top]], r, j, out)
 
     def _explain(
@@ -207,13 +217,17 @@ class ModelRecommender:
         ranker = self.pipeline.rankers[0]
         if not self.pipeline.fitted_ranker or ranker.booster is None or features.shape[0] == 0:
             return
-        base = ranker.predict(features)
-        drop = np.zeros((features.shape[0], len(REASON_NAMES)))
-        for g, columns in enumerate(self._group_columns):
-            if columns.shape[0]:
-                ablated = features.copy()
-                ablated[:, columns] = reference[:, columns]
-                drop[:, g] = np.maximum(base - ranker.predict(ablated), 0.0)
+        groups = [g for g, columns in enumerate(self._group_columns) if columns.shape[0]]
+        m = features.shape[0]
+        stacked = np.tile(features, (1 + len(groups), 1))  # one predict: the items, then each ablation
+        for i, g in enumerate(groups, start=1):
+            columns = self._group_columns[g]
+            stacked[i * m : (i + 1) * m, columns] = reference[:, columns]
+        predicted = ranker.predict(stacked)
+        base = predicted[:m]
+        drop = np.zeros((m, len(REASON_NAMES)))
+        for i, g in enumerate(groups, start=1):
+            drop[:, g] = np.maximum(base - predicted[i * m : (i + 1) * m], 0.0)
         total = drop.sum(axis=1)
         named = drop[:, 1:]  # the mutual family is said by the count
         best = np.argmax(named, axis=1)
