@@ -122,9 +122,8 @@ def main() -> None:
     results: dict[str, Any] = {}
     use_wrk = shutil.which("wrk") is not None
     try:
-        wait_ready(
-            f"{base}/readyz", server, timeout=900, workers=args.workers
-        )  # a trained --home loads its model per process
+        # A trained --home loads its model in every worker: wait until each one answers.
+        wait_ready(f"{base}/readyz", server, timeout=900, workers=args.workers)
         from urllib.parse import quote
 
         gets = [f"/v1/users/{quote(u, safe='')}/recommendations?k={args.k}" for u in picks]
