@@ -37,6 +37,7 @@ from pymk.serving.lists import StoredList
 from pymk.serving.lists_mmap import MmapListStore
 from pymk.serving.model import REASON_NAMES, ModelRecommender
 from pymk.serving.recommender import Recommender, TopK
+from pymk.serving.service import RecommendationService
 from pymk.sim import SimConfig, simulate, write_jsonl
 from pymk.training.tracking import MemoryTracker
 from pymk.training.train import train_home
@@ -157,6 +158,14 @@ def _items(store: MmapListStore, user: str, k: int = 30) -> list[str]:
     return [d["user_id"] for d in found.item_dicts()]
 
 
+def _realtime_service(home: Home) -> RecommendationService:
+    """A service over ``home`` in real-time mode with a budget nothing misses."""
+    settings = load_settings(
+        home=home.settings.home, serving_mode="realtime", realtime_budget_ms=60_000, tracking_url="memory://"
+    )
+    return build_service(settings)
+
+
 def test_served_get_has_reasons_and_one_scoring_path(batched: Home) -> None:
     service = build_service(batched.settings)
     try:
@@ -168,14 +177,7 @@ def test_served_get_has_reasons_and_one_scoring_path(batched: Home) -> None:
         assert status == 200 and ready["models"] == [batched.version] and ready["mode"] == "hybrid"
         assert client.request("GET", f"/v1/users/{batched.deleted}/recommendations")[0] == 404
         # Real time computes what batch stored: the same code, the same state.
-        realtime = build_service(
-            load_settings(
-                home=batched.settings.home,
-                serving_mode="realtime",
-                realtime_budget_ms=60_000,
-                tracking_url="memory://",
-            )
-        )
+        realtime = _realtime_service(batched)
         try:
             again = AsgiClient(create_app(realtime))
             status, live = again.request("GET", f"/v1/users/{batched.user}/recommendations?k=10")
@@ -201,14 +203,7 @@ def test_served_get_has_reasons_and_one_scoring_path(batched: Home) -> None:
 def test_requests_awaiting_the_realtime_model_on_one_loop_share_batches(batched: Home) -> None:
     # The HTTP workers await the model (one_async) instead of blocking a thread each: requests of one
     # event loop that wait together must still be scored together, and each get its own list.
-    service = build_service(
-        load_settings(
-            home=batched.settings.home,
-            serving_mode="realtime",
-            realtime_budget_ms=60_000,
-            tracking_url="memory://",
-        )
-    )
+    service = _realtime_service(batched)
     try:
         assert service.models is not None and service.models.routing.control is not None
         users = [u for u in batched.user_ids if u in service.models.routing.control.index][:16]
@@ -361,13 +356,7 @@ def test_grpc_realtime_matches_http(batched: Home) -> None:
     from pymk.serving.proto import recommender_pb2 as pb
     from pymk.serving.proto import recommender_pb2_grpc as pb_grpc
 
-    settings = load_settings(
-        home=batched.settings.home,
-        serving_mode="realtime",
-        realtime_budget_ms=60_000,
-        tracking_url="memory://",
-    )
-    service = build_service(settings)
+    service = _realtime_service(batched)
     server, port = create_server(service, "127.0.0.1:0", threads=2)
     server.start()
     try:
