@@ -112,3 +112,28 @@ def test_a_full_queue_refuses_and_errors_reach_every_waiting_request() -> None:
     finally:
         batcher.close()
     assert batcher.submit(Slow(), np.array([1]), 2) is None, "a closed batcher takes nothing"
+
+
+def test_a_request_cancelled_while_it_waits_is_dropped_and_the_worker_lives_on() -> None:
+    # An HTTP request awaits its future through asyncio.wrap_future; a client that leaves cancels it.
+    # Setting a result on a cancelled future raises, so the worker must skip it, not die.
+    gate = threading.Event()
+    model = Slow(gate)
+    batcher = RealtimeBatcher(max_users=10)
+    try:
+        first = batcher.submit(model, np.array([1]), 3)
+        while not model.calls:
+            threading.Event().wait(0.001)
+        gone = batcher.submit(model, np.array([2]), 3)
+        kept = batcher.submit(model, np.array([3]), 3)
+        assert first is not None and gone is not None and kept is not None
+        assert gone.cancel()
+        gate.set()
+        assert kept.result(5).items.tolist() == [[300, 301, 302]]
+        assert gone.cancelled() and model.calls[1].tolist() == [3], "the cancelled user was not scored"
+        later = batcher.submit(model, np.array([4]), 2)
+        assert later is not None and later.result(5).items.tolist() == [[400, 401]]
+        assert not kept.cancel(), "a request being scored can no longer be cancelled"
+    finally:
+        gate.set()
+        batcher.close()

@@ -71,10 +71,12 @@ class RealtimeBatcher:
             self._queue.clear()
             self._cond.notify()
         for request in left:
-            request.future.set_exception(RuntimeError("the real-time batcher is closed"))
+            if request.future.set_running_or_notify_cancel():
+                request.future.set_exception(RuntimeError("the real-time batcher is closed"))
 
     def _take(self) -> list[_Request] | None:
-        """The next batch: the oldest request and every later one for the same recommender that fits."""
+        """The next batch: the oldest request and every later one for the same recommender that fits,
+        without those cancelled meanwhile (possibly none left: an empty list)."""
         with self._cond:
             while not self._queue and not self._closed:
                 self._cond.wait()
@@ -91,10 +93,14 @@ class RealtimeBatcher:
                     skipped.append(request)
             self._queue.extendleft(reversed(skipped))
             self._pending -= size
-        return group
+        # A request given up before it is scored (an event loop awaiting it was cancelled: the client
+        # left) is dropped here; the others are marked running, so that none can be cancelled later.
+        return [r for r in group if r.future.set_running_or_notify_cancel()]
 
     def _run(self) -> None:
         while (group := self._take()) is not None:
+            if not group:
+                continue
             users = np.concatenate([r.users for r in group])
             width = max(r.width for r in group)
             try:
