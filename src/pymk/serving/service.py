@@ -339,6 +339,7 @@ class RecommendationService:
         try:
             top = future.result(timeout=self.budget_s if fallback else None)
         except FutureTimeout:
+            future.cancel()  # still queued: the batcher drops it (no work for an answer nobody waits for)
             self.late += 1
             return [None] * len(users)
         return realtime_lists(model, top, started)
@@ -358,6 +359,7 @@ class RecommendationService:
         done, _ = await asyncio.wait({waiting}, timeout=self.budget_s if fallback else None)
         if not done:  # past the budget: the lists answer; the batch's result is dropped when it comes
             waiting.add_done_callback(_consume)
+            future.cancel()  # still queued: the batcher drops it
             self.late += 1
             return [None] * len(users)
         return realtime_lists(model, waiting.result(), started)
