@@ -116,7 +116,7 @@ def main() -> None:
     command = [sys.executable, "-c", "from pymk.cli import main; main()", "serve", "--port", str(http)]
     command += ["--grpc-port", str(grpc_port), "--workers", str(args.workers)]
     server = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=open("/tmp/prof/server.err", "w")
+        command, env=env, stdout=subprocess.DEVNULL, stderr=open(work / "server.err", "w")
     )
     base = f"http://127.0.0.1:{http}"
     results: dict[str, Any] = {}
