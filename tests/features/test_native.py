@@ -3,6 +3,7 @@ pair features built on them."""
 
 from __future__ import annotations
 
+import logging
 import pickle
 
 import numpy as np
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.unit
 
 
 def test_the_extension_is_built() -> None:
-    # pip install builds it (setup.py); without it every scorer silently takes the slower SciPy path.
+    # pip install builds it (setup.py); without it every scorer takes the slower SciPy path.
     assert native.available(), "pymk.features._kernels is missing: reinstall with pip install -e ."
 
 
@@ -103,3 +104,12 @@ def test_native_l3_is_the_same_through_hub_bitsets(monkeypatch: pytest.MonkeyPat
     want, got = slow.blocks(users), fast.blocks(users)
     rows, cols = CandidateGenerator(slow.snap).generate(users, want)
     np.testing.assert_allclose(fast.l3(got, rows, cols), slow.l3(want, rows, cols), rtol=1e-5)
+
+
+def test_a_missing_build_is_logged_and_leaves_the_scipy_path(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(native.importlib.util, "find_spec", lambda name: None)
+    with caplog.at_level(logging.WARNING, logger="pymk.features.native"):
+        assert native._load() is None
+    assert "not built" in caplog.text and "SciPy path" in caplog.text

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import logging
 import os
 import threading
 from typing import Any
@@ -45,9 +46,16 @@ _SIGNATURES: dict[str, tuple[Any, str]] = {
 }
 
 
+log = logging.getLogger(__name__)
+
+
 def _load() -> ctypes.CDLL | None:
     spec = importlib.util.find_spec("pymk.features._kernels")
     if spec is None or spec.origin is None:
+        log.warning(
+            "the C kernels (pymk.features._kernels) are not built: featurization takes the SciPy path, "
+            "3.5-7x the CPU per user; reinstall pymk (pip install .) where gcc is present"
+        )
         return None
     lib = ctypes.CDLL(spec.origin)
     for name, (result, args) in _SIGNATURES.items():
