@@ -77,6 +77,8 @@ class MethodNotAllowed(PymkError):
 def _k(query: bytes) -> int:
     if not query:
         return DEFAULT_K
+    if query.startswith(b"k=") and query[2:].isdigit():  # the usual "k=20": no general parse
+        return int(query[2:])
     values = parse_qs(query.decode("latin-1")).get("k")
     if not values:
         return DEFAULT_K
