@@ -4,7 +4,6 @@ fallback to LightGBM wherever the compiled code cannot be used."""
 from __future__ import annotations
 
 import pickle
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -100,19 +99,3 @@ def test_a_pickled_copy_reloads_the_cached_code(bundle: Path, tmp_path: Path) ->
     in_memory = loaded.pipeline.rankers[0]
     assert in_memory.compile()  # compiled without cache files: the copy falls back to LightGBM
     assert pickle.loads(pickle.dumps(in_memory)).compiled is None
-
-
-def test_compiled_predictions_with_a_prior_equal_lightgbm(fitted: tuple[Rows, PymkPipeline]) -> None:
-    rows, pipe = fitted
-    config = replace(pipe.config, ranker=replace(pipe.config.ranker, prior="recent+ra"))
-    with_prior = fit(rows, config)
-    pb = with_prior.pairs(USERS)
-    for ranker in with_prior.rankers:
-        assert ranker.prior_coef is not None
-        expected = ranker.predict(pb.features)
-        assert ranker.compile()
-        try:
-            got = ranker.predict(pb.features)
-        finally:
-            ranker.compiled = None
-        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)

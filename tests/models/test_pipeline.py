@@ -117,33 +117,3 @@ def test_bags_apply_below_the_row_limit_and_at_any_size_without_one() -> None:
         ranker.fit(ex, rounds=5)
         sizes[limit] = len(ranker.boosters)
     assert sizes == {None: 3, 401: 3, 400: 1}
-
-
-@pytest.mark.parametrize("prior", ["recent", "ra", "recent+ra"])
-def test_a_prior_is_the_init_score_and_predict_adds_it(prior: str, tmp_path: Path) -> None:
-    rng = np.random.default_rng(1)
-    feats = rng.random((600, len(PAIR_FEATURES))).astype(np.float32)
-    ra, act = PAIR_FEATURES.index("ra"), PAIR_FEATURES.index("c_win_0.1")
-    feats[:, ra] *= 3.0
-    feats[:, act] *= 5.0
-    labels = (feats[:, ra] / 3 + feats[:, act] / 5 + 0.5 * rng.random(600) > 1.2).astype(np.int32)
-    ex = Examples(feats, labels, np.full(30, 20, dtype=np.int64))
-    quick = RankerConfig(max_rounds=5, min_data_in_leaf=5, bags=2, prior=prior)
-    for objective in ("binary", "lambdarank"):
-        ranker = Ranker(PAIR_FEATURES, replace(quick, objective=objective))
-        ranker.fit(ex, rounds=5)
-        prior_score = ranker.prior(feats)
-        assert prior_score is not None and ranker.prior_coef is not None
-        assert (ranker.prior_coef[1:] > 0).all()  # more activity / ra: more likely, as in the labels
-        trees = np.mean([b.predict(feats, raw_score=True) for b in ranker.boosters], axis=0)
-        expected = prior_score + trees
-        if objective == "binary":
-            expected = 1.0 / (1.0 + np.exp(-expected))
-        np.testing.assert_allclose(ranker.predict(feats), expected, rtol=1e-12)
-        path = tmp_path / f"{prior}-{objective}.json"
-        ranker.save(path)
-        loaded = Ranker.load(path)
-        assert loaded.config.prior == prior
-        np.testing.assert_array_equal(ranker.predict(feats), loaded.predict(feats))
-    with pytest.raises(ValueError, match="unknown prior"):
-        RankerConfig(prior="nope")

@@ -67,7 +67,7 @@ def cache_dir(bundle: Path) -> Path:
     return bundle / COMPILED_DIR / host_key()
 
 
-def _compile_one(model_text: str, cache: Path | None, build: bool, raw_score: bool) -> Forest | None:
+def _compile_one(model_text: str, cache: Path | None, build: bool) -> Forest | None:
     import lleaves
 
     if cache is not None and not cache.exists() and not build:
@@ -77,13 +77,13 @@ def _compile_one(model_text: str, cache: Path | None, build: bool, raw_score: bo
         model_file.write_text(model_text)
         model: Any = lleaves.Model(model_file=str(model_file))
         if cache is None:
-            model.compile(raw_score=raw_score)
+            model.compile()
         elif cache.exists():
-            model.compile(cache=str(cache), raw_score=raw_score)
+            model.compile(cache=str(cache))
         else:  # compile into a private name, then rename: a concurrent reader never sees half a file
             cache.parent.mkdir(parents=True, exist_ok=True)
             staged = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-            model.compile(cache=str(staged), raw_score=raw_score)
+            model.compile(cache=str(staged))
             os.replace(staged, cache)
     forest: Forest = model
     return forest
@@ -95,12 +95,9 @@ def compile_boosters(
     *,
     build: bool = True,
     threads: int | None = None,
-    raw_score: bool = False,
 ) -> list[Forest] | None:
     """The boosters given as LightGBM model text, compiled (or loaded from ``caches``, one path per booster;
     None: compile in memory). ``build=False`` only loads: None unless every cache file exists.
-    ``raw_score``: the compiled code returns raw scores (no objective function, e.g. no sigmoid); a cache
-    file keeps what it was compiled with, so one path must always be given the same ``raw_score``.
 
     Returns None when lleaves is not available or any booster fails to compile (callers keep LightGBM).
     LLVM releases the GIL, so the boosters compile on ``threads`` threads (default: one per core).
@@ -113,10 +110,7 @@ def compile_boosters(
     try:
         with ThreadPoolExecutor(workers) as pool:
             forests = list(
-                pool.map(
-                    lambda a: _compile_one(a[0], a[1], build, raw_score),
-                    zip(model_texts, caches, strict=True),
-                )
+                pool.map(lambda a: _compile_one(a[0], a[1], build), zip(model_texts, caches, strict=True))
             )
     except Exception as exc:  # an LLVM or cache file problem must not stop scoring: LightGBM still works
         log.warning("compiling the ranker with lleaves failed (%s); scoring with LightGBM", exc)

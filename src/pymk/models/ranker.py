@@ -16,17 +16,6 @@ import numpy as np
 
 from pymk.models.compiled import Forest, compile_boosters
 
-#: The priors :attr:`RankerConfig.prior` may name: each is a logistic model over these transforms of a
-#: pair's own feature columns (``log1p`` or ``id``), fitted to the labels before the boosters are trained.
-#: ``recent``: the candidate's activity in the last 10 % of the span (what the ``recent`` baseline ranks
-#: by; 0 on untimed data); ``ra``: resource allocation, absolute and relative to the user's best candidate
-#: (what the ``ra`` baseline ranks by); ``recent+ra``: both.
-PRIORS: dict[str, tuple[tuple[str, str], ...]] = {
-    "recent": (("c_win_0.1", "log1p"),),
-    "ra": (("ra", "log1p"), ("ra_rel", "id")),
-    "recent+ra": (("c_win_0.1", "log1p"), ("ra", "log1p"), ("ra_rel", "id")),
-}
-
 
 @dataclass(frozen=True)
 class Examples:
@@ -78,12 +67,6 @@ class RankerConfig:
     #: (.0362) for 4x the ranker's predict cost on those sets, so the limit stays.
     bags: int = 4
     bag_below_rows: int | None = 150_000
-    #: A baseline score the boosters only correct: one of :data:`PRIORS` (``None``: none). Its logistic
-    #: coefficients are fitted on the training labels, the prior is every row's LightGBM ``init_score``
-    #: in training, and :meth:`Ranker.predict` adds it to the boosters' raw score (then applies the
-    #: objective's link, the sigmoid for ``binary``). It reads only the pair's own feature row, so
-    #: training, batch and real-time scoring apply it alike.
-    prior: str | None = None
     #: Features the score may only rise with, all else equal (LightGBM monotone constraints): the
     #: mutual-connection family, so that more mutual connections never count against a candidate. In
     #: validation inside the train window (the train part re-split by §4; ``benchmarks/RESULTS.md``,
@@ -94,10 +77,6 @@ class RankerConfig:
         "cn", "aa", "ra", "wra", "cn_rel", "aa_rel", "ra_rel", "wra_rel",
         "jaccard", "cn_share", "cn_share_c", "hpi", "hdi",
     )  # fmt: skip
-
-    def __post_init__(self) -> None:
-        if self.prior is not None and self.prior not in PRIORS:
-            raise ValueError(f"unknown prior {self.prior!r}; one of {', '.join(PRIORS)}")
 
     def params(self, bag: int = 0, bags: int = 1, features: tuple[str, ...] = ()) -> dict[str, Any]:
         """The LightGBM parameter dict of booster ``bag`` of ``bags`` over columns named ``features``
@@ -134,47 +113,10 @@ class Ranker:
         self.config = config or RankerConfig()
         self.boosters: list[Any] = []
         self.best_rounds = 0
-        #: Logistic coefficients of ``config.prior`` (intercept first), fitted by :meth:`fit`.
-        self.prior_coef: np.ndarray | None = None
         #: The boosters compiled to native code (:meth:`compile`), used by :meth:`predict` when set.
         self.compiled: list[Forest] | None = None
         #: The cache files ``compiled`` came from: a pickled copy (a Ray actor's) loads them again.
         self._compiled_from: list[Path] | None = None
-
-    def _prior_inputs(self, features: np.ndarray) -> np.ndarray:
-        """float64 ``(m, 1 + k)``: a column of ones, then the prior's ``k`` transformed feature columns."""
-        spec = PRIORS[self.config.prior or ""]
-        out = np.ones((features.shape[0], 1 + len(spec)))
-        for j, (name, transform) in enumerate(spec, start=1):
-            column = features[:, self.feature_names.index(name)].astype(np.float64)
-            out[:, j] = np.log1p(np.maximum(column, 0.0)) if transform == "log1p" else column
-        return out
-
-    def prior(self, features: np.ndarray) -> np.ndarray | None:
-        """float64 ``(m,)``: the prior's raw score of each row (``None`` without a fitted prior)."""
-        if self.prior_coef is None:
-            return None
-        out: np.ndarray = self._prior_inputs(features) @ self.prior_coef
-        return out
-
-    def _fit_prior(self, ex: Examples) -> None:
-        """Logistic regression (Newton, a light ridge on the slopes) of the labels on the prior's inputs."""
-        x = self._prior_inputs(ex.features)
-        y = ex.labels.astype(np.float64)
-        rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6)) if y.shape[0] else 0.5
-        coef = np.zeros(x.shape[1])
-        coef[0] = np.log(rate / (1 - rate))
-        ridge = np.full(x.shape[1], 1e-3 * max(x.shape[0], 1))
-        ridge[0] = 1e-9
-        for _ in range(50):
-            p = 1.0 / (1.0 + np.exp(-(x @ coef)))
-            grad = x.T @ (p - y) + ridge * coef
-            hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(ridge)
-            step = np.linalg.solve(hess, grad)
-            coef -= step
-            if np.abs(step).max() < 1e-8:
-                break
-        self.prior_coef = coef
 
     def _dataset(self, ex: Examples, reference: Any = None) -> Any:
         weight = None
@@ -188,7 +130,6 @@ class Ranker:
             label=ex.labels,
             group=ex.groups,
             weight=weight,
-            init_score=self.prior(ex.features),
             feature_name=list(self.feature_names),
             reference=reference,
             free_raw_data=False,
@@ -197,9 +138,6 @@ class Ranker:
     def fit(self, train: Examples, valid: Examples | None = None, rounds: int | None = None) -> int:
         """Train on ``train``; with ``valid``, stop early on it. Returns the number of rounds kept (with
         several bags: their median, which every booster then uses)."""
-        self.prior_coef = None
-        if self.config.prior is not None:
-            self._fit_prior(train)
         dtrain = self._dataset(train)
         callbacks: list[Any] = []
         valid_sets = []
@@ -224,17 +162,9 @@ class Ranker:
         return self.best_rounds
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        """float64 ``(m,)`` scores for float32 ``(m, f)`` features (mean over the bags): what LightGBM's
-        ``predict`` gives (the sigmoid for ``binary``), of the boosters' raw score plus the prior's."""
+        """float64 ``(m,)`` raw scores for float32 ``(m, f)`` features (mean over the bags)."""
         if not self.boosters:
             raise RuntimeError("predict() called before fit()")
-        prior = self.prior(features)
-        if prior is not None:
-            raw: np.ndarray = prior + self._raw(features)
-            if self.config.objective == "binary":
-                linked: np.ndarray = 1.0 / (1.0 + np.exp(-raw))
-                return linked
-            return raw
         total = np.zeros(features.shape[0])
         if self.compiled is not None:
             data = np.ascontiguousarray(features, dtype=np.float64)
@@ -245,24 +175,6 @@ class Ranker:
         for booster in self.boosters:
             total += booster.predict(
                 features, num_iteration=self.best_rounds or None, num_threads=self.config.threads
-            )
-        out: np.ndarray = total / len(self.boosters)
-        return out
-
-    def _raw(self, features: np.ndarray) -> np.ndarray:
-        """float64 ``(m,)``: the boosters' raw scores (no link function, no prior), mean over the bags."""
-        total = np.zeros(features.shape[0])
-        if self.compiled is not None:  # compiled with ``raw_score`` when there is a prior
-            data = np.ascontiguousarray(features, dtype=np.float64)
-            for forest in self.compiled:
-                total += forest.predict(data, n_jobs=self.config.threads)
-            return total / len(self.compiled)
-        for booster in self.boosters:
-            total += booster.predict(
-                features,
-                num_iteration=self.best_rounds or None,
-                num_threads=self.config.threads,
-                raw_score=True,
             )
         out: np.ndarray = total / len(self.boosters)
         return out
@@ -278,8 +190,7 @@ class Ranker:
         if not self.boosters:
             return False
         paths = caches if caches is not None else [None] * len(self.boosters)
-        raw = self.prior_coef is not None
-        self.compiled = compile_boosters(self.model_texts(), paths, build=build, raw_score=raw)
+        self.compiled = compile_boosters(self.model_texts(), paths, build=build)
         files = [p for p in paths if p is not None]
         self._compiled_from = files if self.compiled is not None and len(files) == len(paths) else None
         return self.compiled is not None
@@ -296,8 +207,7 @@ class Ranker:
         self.__dict__.update(state)
         files = self.__dict__.setdefault("_compiled_from", None)
         if files is not None:
-            raw = self.__dict__.setdefault("prior_coef", None) is not None
-            self.compiled = compile_boosters(self.model_texts(), list(files), build=False, raw_score=raw)
+            self.compiled = compile_boosters(self.model_texts(), list(files), build=False)
 
     @property
     def booster(self) -> Any:
@@ -305,8 +215,7 @@ class Ranker:
         return self.boosters[0] if self.boosters else None
 
     def contributions(self, features: np.ndarray) -> np.ndarray:
-        """float64 ``(m, f)``: each feature's SHAP contribution to each row's score (mean over the bags; the
-        boosters' raw score only: a prior's part is not attributed)."""
+        """float64 ``(m, f)``: each feature's SHAP contribution to each row's score (mean over the bags)."""
         if not self.boosters:
             raise RuntimeError("contributions() called before fit()")
         contrib = np.zeros((features.shape[0], len(self.feature_names)))
@@ -332,7 +241,6 @@ class Ranker:
             "config": asdict(self.config),
             "best_rounds": self.best_rounds,
             "boosters": [b.model_to_string() for b in self.boosters],
-            "prior_coef": None if self.prior_coef is None else self.prior_coef.tolist(),
         }
         path.write_text(json.dumps(body))
 
@@ -343,6 +251,4 @@ class Ranker:
         ranker = cls(tuple(body["feature_names"]), RankerConfig(**body["config"]))
         ranker.boosters = [lgb.Booster(model_str=text) for text in body["boosters"]]
         ranker.best_rounds = int(body["best_rounds"])
-        coef = body.get("prior_coef")
-        ranker.prior_coef = None if coef is None else np.asarray(coef, dtype=np.float64)
         return ranker
