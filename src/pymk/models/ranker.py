@@ -70,7 +70,7 @@ class RankerConfig:
     #: Features the score may only rise with, all else equal (LightGBM monotone constraints): the
     #: mutual-connection family, so that more mutual connections never count against a candidate. In
     #: validation inside the train window (the train part re-split by §4; ``benchmarks/RESULTS.md``,
-    #: "Monotone in the mutual connections") recall@20 without / with, mean of seeds 0-2: CollegeMsg
+    #: "rankers monotone in the mutual-connection family") recall@20 without / with, seeds 0-2: CollegeMsg
     #: .1858 / .1883, bitcoin-otc .2903 / .3150; seed 0: ego-Facebook .5943 / .5963, sx-askubuntu
     #: .0692 / .0719. Names not among the ranker's features are an error at fit.
     increasing: tuple[str, ...] = (
