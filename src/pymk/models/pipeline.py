@@ -132,7 +132,13 @@ class PymkPipeline:
         slices = [
             self._examples(r, t0, t1, c.seed + len(bounds) - 1 - i) for i, (r, t0, t1) in enumerate(bounds)
         ]
+        self.fit_rankers(slices)
+        self.featurizer = self._featurizer(rows, rows.end_time())
 
+    def fit_rankers(self, slices: list[Examples]) -> None:
+        """Train every ranker on labelled ``slices`` (the validation slice first, as :meth:`fit` makes
+        them): early-stopped on slice 0, then refit on all slices with the rounds it chose. The
+        featurizer is left as it is (benchmarks retrain rankers on cached slices this way)."""
         self.validation = {f"slice_{i}_rows": len(ex.labels) for i, ex in enumerate(slices)}
         valid, train = (slices[0], slices[1:]) if slices else (None, [])
         train = [ex for ex in train if ex.groups.shape[0]]
@@ -147,7 +153,6 @@ class PymkPipeline:
                 continue
             self.validation["rounds" if i == 0 else f"rounds_{ranker.config.objective}"] = rounds
         self.fitted_ranker = bool(parts)
-        self.featurizer = self._featurizer(rows, rows.end_time())
 
     def pairs(self, users: np.ndarray) -> PairBatch:
         """Candidates and features of ``users`` as of the end of the fitted rows."""

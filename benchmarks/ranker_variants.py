@@ -1,0 +1,156 @@
+"""Validation of ranker settings: the pipeline's features computed once, the rankers retrained per variant.
+
+    .venv/bin/python benchmarks/ranker_variants.py --datasets CollegeMsg,bitcoin-otc --seeds 0,1,2 \\
+        --variant 'unconstrained={"increasing": []}' [--variant NAME=JSON ...] [--out JSON]
+
+Where pymk's ranker defaults are chosen, never on the test part: each data set's §4 train part is split
+again by §4 (as ``model_validation.py`` does), the default pipeline is fitted on the inner train once —
+its labelled slices and the inner query users' candidate features are kept — and then, for every variant
+and ranker seed, only the rankers are retrained (``PymkPipeline.fit_rankers``) and scored on the kept
+features with the §4 metrics. A variant is a JSON object of :class:`pymk.models.ranker.RankerConfig`
+overrides (``default`` = ``{}`` is always run first). Candidates and features do not depend on the
+ranker, so this gives what ``model_validation.py`` would, at a fraction of the time. Prints recall@10/20/50
+and ndcg@20 per variant and seed, and the mean over seeds; writes ``benchmarks/out/ranker_variants.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model_quality import KS, datasets, ensure_simulation
+from model_validation import validation_split
+from pymk.evaluation.graph import TrainGraph
+from pymk.evaluation.metrics import Ranker as EvalRanker
+from pymk.evaluation.protocol import Split
+from pymk.evaluation.runner import evaluate_model
+from pymk.features.pairs import PairBatch
+from pymk.features.rows import Rows
+from pymk.io.formats import Format
+from pymk.models.bundle import config_from_dict
+from pymk.models.pipeline import PipelineConfig, PymkPipeline
+from pymk.models.ranker import Examples, RankerConfig
+
+HERE = Path(__file__).resolve().parent
+METRICS = ("recall@10", "recall@20", "recall@50", "ndcg@20")
+
+
+class CachedScores:
+    """An evaluation model answering from kept candidate scores: ``scores`` of pairs ``(users, cols)``
+    sorted by user; every other user gets the pipeline's back-off (``backoff``, below every candidate)."""
+
+    def __init__(self, users: np.ndarray, cols: np.ndarray, scores: np.ndarray, backoff: np.ndarray) -> None:
+        self.users, self.cols, self.scores, self.backoff = users, cols, scores, backoff
+        self.starts = np.searchsorted(users, np.arange(backoff.shape[0] + 1))
+
+    def fit(self, split: Split) -> None:
+        """Nothing to fit: the scores are given."""
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        out = np.empty((users.shape[0], self.backoff.shape[0]), dtype=np.float32)
+        out[:] = self.backoff
+        for i, u in enumerate(users.tolist()):
+            lo, hi = self.starts[u], self.starts[u + 1]
+            if hi > lo:
+                s = self.scores[lo:hi]
+                out[i, self.cols[lo:hi]] = s - s.min()
+        return out
+
+
+def kept_fit(split: Split) -> tuple[list[Examples], list[PairBatch], np.ndarray]:
+    """The default pipeline fitted on ``split``: its labelled slices, the query users' candidate batches
+    and the back-off scores of every user."""
+    pipe = PymkPipeline(PipelineConfig())
+    slices: list[Examples] = []
+    make = pipe._examples
+
+    def keep(*args: Any, **kwargs: Any) -> Examples:
+        examples = make(*args, **kwargs)
+        slices.append(examples)
+        return examples
+
+    pipe._examples = keep  # type: ignore[method-assign]
+    pipe.fit(Rows.from_split(split))
+    assert pipe.featurizer is not None
+    users = np.sort(split.query_users.astype(np.int64))
+    batches = list(pipe.featurizer.batches(users, pipe.config.batch))
+    backoff = (pipe.featurizer.snap.feature("pct_decay") - 2.0).astype(np.float32)
+    return slices, batches, backoff
+
+
+def run_variant(
+    split: Split,
+    kept: tuple[list[Examples], list[PairBatch], np.ndarray],
+    overrides: dict[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    """Retrain the rankers with ``overrides`` and ranker ``seed`` on the kept slices; §4 metrics."""
+    slices, batches, backoff = kept
+    config = replace(config_from_dict(overrides, RankerConfig, where="variant"), seed=seed)
+    pipe = PymkPipeline(PipelineConfig(ranker=config))
+    started = time.perf_counter()
+    pipe.fit_rankers(slices)
+    users = np.concatenate([pb.users[pb.rows] for pb in batches])
+    cols = np.concatenate([pb.cols for pb in batches])
+    scores = np.concatenate([pipe.rank(pb) for pb in batches])
+    model = CachedScores(users, cols, scores, backoff)
+    found = evaluate_model(split, model, KS, name="pymk", ranker=EvalRanker(TrainGraph.from_split(split)))
+    row: dict[str, Any] = {m: round(found[m], 4) for m in METRICS}
+    row["rounds"] = [r.best_rounds for r in pipe.rankers]
+    row["seconds"] = round(time.perf_counter() - started, 1)
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--datasets", default="CollegeMsg,bitcoin-otc,ego-Facebook")
+    parser.add_argument("--seeds", default="0,1,2", help="ranker seeds, comma-separated")
+    parser.add_argument(
+        "--variant", action="append", default=[], help='NAME=JSON RankerConfig overrides, e.g. a={"bags": 1}'
+    )
+    parser.add_argument("--out", type=Path, default=HERE / "out" / "ranker_variants.json")
+    args = parser.parse_args()
+    variants: dict[str, dict[str, Any]] = {"default": {}}
+    for spec in args.variant:
+        name, _, text = spec.partition("=")
+        variants[name] = json.loads(text)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    known = datasets()
+    results: dict[str, Any] = {}
+    for dataset in args.datasets.split(","):
+        path, fmt = known[dataset]
+        if fmt is Format.EVENTS_JSONL:
+            ensure_simulation(path)
+        started = time.perf_counter()
+        split = validation_split(path, fmt)
+        kept = kept_fit(split)
+        print(
+            f"{dataset}: default pipeline fitted and features kept in {time.perf_counter() - started:.0f} s"
+        )
+        results[dataset] = {}
+        for name, overrides in variants.items():
+            runs = [run_variant(split, kept, overrides, seed) for seed in seeds]
+            mean = {m: round(float(np.mean([r[m] for r in runs])), 4) for m in METRICS}
+            results[dataset][name] = {"seeds": dict(zip(map(str, seeds), runs, strict=True)), "mean": mean}
+            each = "  ".join(
+                f"s{s} {r['recall@20']:.4f}/{r['ndcg@20']:.4f}" for s, r in zip(seeds, runs, strict=True)
+            )
+            print(
+                f"  {name:<16} recall@20/ndcg@20 mean {mean['recall@20']:.4f}/{mean['ndcg@20']:.4f}  ({each})"
+            )
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
