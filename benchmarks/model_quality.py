@@ -51,6 +51,18 @@ def datasets() -> dict[str, tuple[Path, Format]]:
     }
 
 
+def dataset_file(name: str) -> tuple[Path, Format] | None:
+    """Data set ``name``'s file and format (the simulator's generated first), or None (with a note) when
+    the file is missing."""
+    path, fmt = datasets()[name]
+    if fmt is Format.EVENTS_JSONL:
+        ensure_simulation(path)
+    if not path.exists():
+        print(f"{name}: {path} not found; skipped")
+        return None
+    return path, fmt
+
+
 def ensure_simulation(path: Path) -> None:
     """Generate the simulator's 20,000-user stream (default seed) at ``path`` unless it exists."""
     if not path.exists():
@@ -120,15 +132,12 @@ def cli(doc: str | None, default_datasets: str, out: Path, split_of: Callable[[P
     parser.add_argument("--models", default=",".join((*BASELINES, "pymk")))
     parser.add_argument("--out", type=Path, default=out)
     args = parser.parse_args()
-    known = datasets()
     results: dict[str, Any] = {}
     for name in args.datasets.split(","):
-        path, fmt = known[name]
-        if fmt is Format.EVENTS_JSONL:
-            ensure_simulation(path)
-        if not path.exists():
-            print(f"{name}: {path} not found; skipped")
+        found = dataset_file(name)
+        if found is None:
             continue
+        path, fmt = found
         print(f"{name} ...", flush=True)
         start = time.perf_counter()
         split = split_of(path, fmt)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from model_quality import KS, datasets, ensure_simulation
+from model_quality import KS, dataset_file
 from model_validation import validation_split
 from pymk.evaluation.graph import TrainGraph
 from pymk.evaluation.metrics import Ranker as EvalRanker
@@ -32,7 +32,6 @@ from pymk.evaluation.protocol import Split
 from pymk.evaluation.runner import evaluate_model
 from pymk.features.pairs import PairBatch
 from pymk.features.rows import Rows
-from pymk.io.formats import Format
 from pymk.models.bundle import config_from_dict
 from pymk.models.pipeline import PipelineConfig, PymkPipeline
 from pymk.models.ranker import Examples, RankerConfig
@@ -67,16 +66,10 @@ def kept_fit(split: Split) -> tuple[list[Examples], list[PairBatch], np.ndarray]
     """The default pipeline fitted on ``split``: its labelled slices, the query users' candidate batches
     and the back-off scores of every user."""
     pipe = PymkPipeline(PipelineConfig())
-    slices: list[Examples] = []
-    make = pipe._examples
-
-    def keep(*args: Any, **kwargs: Any) -> Examples:
-        examples = make(*args, **kwargs)
-        slices.append(examples)
-        return examples
-
-    pipe._examples = keep  # type: ignore[method-assign]
-    pipe.fit(Rows.from_split(split))
+    rows = Rows.from_split(split)
+    slices = pipe.training_slices(rows)  # what pipe.fit(rows) does, with the slices kept
+    pipe.fit_rankers(slices)
+    pipe.restore(rows)
     assert pipe.featurizer is not None
     users = np.sort(split.query_users.astype(np.int64))
     batches = list(pipe.featurizer.batches(users, pipe.config.batch))
@@ -123,12 +116,12 @@ def main() -> int:
         name, _, text = spec.partition("=")
         variants[name] = json.loads(text)
     seeds = [int(s) for s in args.seeds.split(",")]
-    known = datasets()
     results: dict[str, Any] = {}
     for dataset in args.datasets.split(","):
-        path, fmt = known[dataset]
-        if fmt is Format.EVENTS_JSONL:
-            ensure_simulation(path)
+        found = dataset_file(dataset)
+        if found is None:
+            continue
+        path, fmt = found
         started = time.perf_counter()
         split = validation_split(path, fmt)
         kept = kept_fit(split)

@@ -127,18 +127,21 @@ class PymkPipeline:
 
     def fit(self, rows: Rows) -> None:
         """Train the ranker on the labelled slices of ``rows``; snapshot the end of ``rows`` for scoring."""
+        self.fit_rankers(self.training_slices(rows))
+        self.featurizer = self._featurizer(rows, rows.end_time())
+
+    def training_slices(self, rows: Rows) -> list[Examples]:
+        """The labelled examples of each slice of ``rows`` (see :meth:`slice_bounds`), validation first."""
         c = self.config
         bounds = self.slice_bounds(rows)
-        slices = [
+        return [
             self._examples(r, t0, t1, c.seed + len(bounds) - 1 - i) for i, (r, t0, t1) in enumerate(bounds)
         ]
-        self.fit_rankers(slices)
-        self.featurizer = self._featurizer(rows, rows.end_time())
 
     def fit_rankers(self, slices: list[Examples]) -> None:
         """Train every ranker on labelled ``slices`` (the validation slice first, as :meth:`fit` makes
         them): early-stopped on slice 0, then refit on all slices with the rounds it chose. The
-        featurizer is left as it is (benchmarks retrain rankers on cached slices this way)."""
+        featurizer is left as it is (benchmarks retrain rankers on kept slices this way)."""
         self.validation = {f"slice_{i}_rows": len(ex.labels) for i, ex in enumerate(slices)}
         valid, train = (slices[0], slices[1:]) if slices else (None, [])
         train = [ex for ex in train if ex.groups.shape[0]]
