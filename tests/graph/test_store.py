@@ -110,6 +110,7 @@ def test_block_unblock() -> None:
         assert not s.has_edge(0, 1)
         assert s.is_blocked(0, 1) and s.is_blocked(1, 0)
         assert s.blocked_by(0).tolist() == [1] and s.blockers_of(0).tolist() == [3]
+        assert s.block_pairs().tolist() == [[0, 1], [3, 0]]
         assert not s.connect(1, 0, ts=53)  # refused either direction
 
     both_ways(check, s)

@@ -219,6 +219,10 @@ class GraphStore:
         """Users who blocked ``u``, sorted int32."""
         return self._blocks.blockers_of(check_id(u))
 
+    def block_pairs(self) -> Int32Array:
+        """Every block as int32 ``(k, 2)`` rows ``(blocker, blocked)``, sorted."""
+        return self._blocks.to_array()
+
     def is_deleted(self, u: int) -> bool:
         """Whether ``u`` was deleted (deletion is final)."""
         return check_id(u) in self._deleted

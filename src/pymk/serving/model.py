@@ -68,12 +68,10 @@ class GraphExclusions:
         ``index``: the user index of each graph node (int ``(nodes,)``; default: the node number itself),
         for a model whose users are numbered otherwise than the home's graph.
         """
-        nodes = min(graph.n_nodes, n_users if index is None else index.shape[0])  # nodes that may block
         csr = graph.snapshot()
         src, dst = csr.row_ids().astype(np.int64), csr.indices.astype(np.int64)
-        blocked = [(b, graph.blocked_by(b)) for b in range(nodes)]
-        bsrc = np.concatenate([np.full(v.shape[0], b) for b, v in blocked] + [np.empty(0, np.int64)])
-        bdst = np.concatenate([v for _, v in blocked] + [np.empty(0, np.int32)]).astype(np.int64)
+        blocks = graph.block_pairs().astype(np.int64)
+        bsrc, bdst = blocks[:, 0], blocks[:, 1]
         rows = _to_users(np.concatenate([src, dst, bsrc, bdst]), index)
         cols = _to_users(np.concatenate([dst, src, bdst, bsrc]), index)
         keep = (rows >= 0) & (rows < n_users) & (cols >= 0) & (cols < n_users)
