@@ -62,10 +62,12 @@ class CachedScores:
         return out
 
 
-def kept_fit(split: Split) -> tuple[list[Examples], list[PairBatch], np.ndarray]:
-    """The default pipeline fitted on ``split``: its labelled slices, the query users' candidate batches
-    and the back-off scores of every user."""
-    pipe = PymkPipeline(PipelineConfig())
+def kept_fit(
+    split: Split, pipeline: type[PymkPipeline] = PymkPipeline
+) -> tuple[list[Examples], list[PairBatch], np.ndarray]:
+    """The default ``pipeline`` fitted on ``split``: its labelled slices, the query users' candidate
+    batches and the back-off scores of every user."""
+    pipe = pipeline(PipelineConfig())
     rows = Rows.from_split(split)
     slices = pipe.training_slices(rows)  # what pipe.fit(rows) does, with the slices kept
     pipe.fit_rankers(slices)
@@ -82,11 +84,13 @@ def run_variant(
     kept: tuple[list[Examples], list[PairBatch], np.ndarray],
     overrides: dict[str, Any],
     seed: int,
+    pipeline: type[PymkPipeline] = PymkPipeline,
 ) -> dict[str, Any]:
-    """Retrain the rankers with ``overrides`` and ranker ``seed`` on the kept slices; §4 metrics."""
+    """Retrain the rankers of ``pipeline`` with ``overrides`` and ranker ``seed`` on the kept slices (of
+    that same pipeline class); §4 metrics."""
     slices, batches, backoff = kept
     config = replace(config_from_dict(overrides, RankerConfig, where="variant"), seed=seed)
-    pipe = PymkPipeline(PipelineConfig(ranker=config))
+    pipe = pipeline(PipelineConfig(ranker=config))
     started = time.perf_counter()
     pipe.fit_rankers(slices)
     users = np.concatenate([pb.users[pb.rows] for pb in batches])
@@ -98,6 +102,12 @@ def run_variant(
     row["rounds"] = [r.best_rounds for r in pipe.rankers]
     row["seconds"] = round(time.perf_counter() - started, 1)
     return row
+
+
+def write_results(path: Path, results: dict[str, Any]) -> None:
+    """Write ``results`` as indented JSON to ``path`` (its folder made), as every step finishes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1) + "\n")
 
 
 def main() -> int:
@@ -139,8 +149,7 @@ def main() -> int:
             print(
                 f"  {name:<16} recall@20/ndcg@20 mean {mean['recall@20']:.4f}/{mean['ndcg@20']:.4f}  ({each})"
             )
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
+        write_results(args.out, results)
     print(f"wrote {args.out}")
     return 0
 

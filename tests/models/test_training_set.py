@@ -13,7 +13,7 @@ from pymk.evaluation.runner import evaluate_model
 from pymk.features.rows import Rows
 from pymk.features.snapshot import build_snapshot
 from pymk.io.formats import Format
-from pymk.models.training_set import _sample_negatives, new_pair_keys
+from pymk.models.training_set import new_pair_keys, sample_negatives
 
 pytestmark = pytest.mark.unit
 
@@ -35,7 +35,7 @@ def test_negative_sampling_keeps_every_positive_and_k_negatives_per_user() -> No
     rows = np.repeat(np.arange(3), [10, 2, 6])
     y = np.zeros(18, np.int32)
     y[[0, 5, 11]] = 1
-    keep = _sample_negatives(rows, y, 3, np.random.default_rng(0))
+    keep = sample_negatives(rows, y, 3, np.random.default_rng(0))
     assert keep[[0, 5, 11]].all()
     kept_negatives = np.bincount(rows[keep & (y == 0)], minlength=3)
     assert kept_negatives.tolist() == [3, 1, 3]

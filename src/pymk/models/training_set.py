@@ -58,7 +58,7 @@ def slice_examples(
         pos = np.minimum(np.searchsorted(keys, pair_keys), max(keys.shape[0] - 1, 0))
         y = (keys[pos] == pair_keys).astype(np.int32)
         hits = np.bincount(pb.rows, weights=y, minlength=pb.users.shape[0])
-        keep = (hits > 0)[pb.rows] & _sample_negatives(pb.rows, y, negatives, rng)
+        keep = (hits > 0)[pb.rows] & sample_negatives(pb.rows, y, negatives, rng)
         feats.append(pb.features[keep])
         labels.append(y[keep])
         sizes = np.bincount(pb.rows[keep], minlength=pb.users.shape[0])
@@ -69,7 +69,7 @@ def slice_examples(
     return Examples(np.concatenate(feats), np.concatenate(labels), np.concatenate(groups).astype(np.int64))
 
 
-def _sample_negatives(rows: np.ndarray, y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+def sample_negatives(rows: np.ndarray, y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """bool ``(m,)``: every positive, and per row id (``rows`` sorted) ``k`` random negatives."""
     m = int(rows.shape[0])
     noise: np.ndarray = rng.random(m)

@@ -1,0 +1,219 @@
+"""Validation of candidate new signals for the ranker, before any of them is built into pymk.
+
+    .venv/bin/python benchmarks/feature_trials.py --datasets ego-Facebook --trials communities,embeddedness \\
+        [--seeds 0,1] [--out JSON]
+
+Where a new pair feature earns its place, never on the test part: each data set's §4 train part is split
+again by §4 (as ``ranker_variants.py`` does) and, per trial, the whole pipeline is fitted with the trial's
+columns appended to its pair features (training slices and scoring alike), then scored on the inner
+query users with the §4 metrics — the default pipeline first, for the baseline. Trials:
+
+- ``communities``: Louvain communities of the snapshot graph (networkx, resolution 1): same community,
+  the query user's share of neighbours in the candidate's community and the reverse, community size;
+- ``communities_fine``: the same at resolutions 5 and 20 (smaller communities);
+- ``embeddedness``: common neighbours weighted by how embedded each edge is (triangles through it over
+  the smaller end's possible ones), summed (``tcn``) and degree-normalised (``tra``, ``tcn_n``), and
+  both users' local clustering;
+- ``row_clock``: not a column but a change of clock — every activity feature measured in rows (the
+  position of a row among those before the cut) instead of seconds, so windows and decays follow
+  operational time on data whose rate changes.
+
+A trial's columns are computed from the snapshot alone, so they keep its point-in-time guarantee. Prints
+recall@20 / ndcg@20 per trial and seed and their means; writes ``benchmarks/out/feature_trials.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+
+from model_quality import dataset_file
+from model_validation import validation_split
+from pymk.candidates.sources import CandidateConfig
+from pymk.evaluation.protocol import Split
+from pymk.features.pairs import PAIR_FEATURES, PairBatch
+from pymk.features.rows import Rows
+from pymk.features.snapshot import Snapshot, build_snapshot
+from pymk.models.featurizer import Featurizer
+from pymk.models.pipeline import PipelineConfig, PymkPipeline
+from pymk.models.ranker import Ranker
+from ranker_variants import METRICS, kept_fit, run_variant, write_results
+
+HERE = Path(__file__).resolve().parent
+Columns = tuple[tuple[str, ...], Any]  # names, and f(snapshot) -> f(users, cols) -> float32 (m, k)
+
+
+def _communities(resolutions: tuple[float, ...]) -> Columns:
+    names = tuple(f"{k}_{r:g}" for r in resolutions for k in ("same_comm", "q_in_c", "c_in_q", "comm_size"))
+
+    def tables(snap: Snapshot) -> Any:
+        adj = sp.csr_matrix(snap.adjacency)
+        graph = nx.from_scipy_sparse_array(adj)
+        degree = np.maximum(snap.degree, 1).astype(np.float64)
+        found = []
+        for r in resolutions:
+            label = np.empty(snap.n_users, dtype=np.int64)
+            for i, members in enumerate(nx.community.louvain_communities(graph, resolution=r, seed=0)):
+                label[list(members)] = i
+            k = int(label.max()) + 1
+            n = snap.n_users
+            onehot = sp.csr_matrix((np.ones(n), (np.arange(n), label)), shape=(n, k))
+            found.append((label, (adj @ onehot).tocsr(), np.bincount(label, minlength=k)))
+
+        def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            out = []
+            for label, inside, size in found:
+                out += [
+                    label[users] == label[cols],
+                    np.asarray(inside[users, label[cols]]).ravel() / degree[users],
+                    np.asarray(inside[cols, label[users]]).ravel() / degree[cols],
+                    size[label[cols]],
+                ]
+            return np.stack(out, 1).astype(np.float32)
+
+        return columns
+
+    return names, tables
+
+
+def _embeddedness() -> Columns:
+    names = ("tcn", "tra", "tcn_n", "clustering_q", "clustering_c")
+
+    def tables(snap: Snapshot) -> Any:
+        adj = sp.csr_matrix(snap.adjacency, dtype=np.float64)
+        triangles = adj.multiply(adj @ adj).tocoo()  # per edge: triangles through it
+        degree = snap.degree.astype(np.float64)
+        share = triangles.data / np.maximum(np.minimum(degree[triangles.row], degree[triangles.col]) - 1, 1)
+        weights = sp.csr_matrix((share, (triangles.row, triangles.col)), shape=adj.shape)
+        strength = np.asarray(weights.sum(1)).ravel()
+        tcn = (weights @ weights).tocsr()
+        tra = (weights @ sp.diags(1 / np.maximum(strength, 1e-9)) @ weights).tocsr()
+        closed = np.asarray(triangles.tocsr().sum(1)).ravel() / 2
+        clustering = closed / np.maximum(degree * (degree - 1) / 2, 1)
+
+        def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            a = np.asarray(tcn[users, cols]).ravel()
+            b = np.asarray(tra[users, cols]).ravel()
+            out = [a, b, a / np.maximum(strength[users], 1e-9), clustering[users], clustering[cols]]
+            return np.stack(out, 1).astype(np.float32)
+
+        return columns
+
+    return names, tables
+
+
+TRIALS: dict[str, Columns | None] = {
+    "communities": _communities((1.0,)),
+    "communities_fine": _communities((5.0, 20.0)),
+    "embeddedness": _embeddedness(),
+    "row_clock": None,
+}
+
+
+def row_clock_snapshot(rows: Rows, t: float) -> Snapshot:
+    """:func:`build_snapshot` as of ``t`` with each row's time replaced by its position among the rows
+    before ``t`` (ties share one), so that spans, windows and decays count rows, not seconds."""
+    keep = rows.clock < t
+    if not rows.timed or not keep.any():
+        return build_snapshot(rows, t)
+    ts = rows.ts[keep]
+    position = np.searchsorted(np.sort(ts), ts, side="left").astype(np.float64)
+    moved = Rows(rows.src[keep], rows.dst[keep], position, rows.n_users)
+    return replace(build_snapshot(moved, float(ts.shape[0])), t=float(t))  # labels still cut at t
+
+
+class TrialFeaturizer(Featurizer):
+    """The pipeline's featurizer with a trial's columns appended to every batch."""
+
+    def __init__(self, snap: Snapshot, candidates: CandidateConfig, *, columns: Any, **options: Any) -> None:
+        super().__init__(snap, candidates, **options)
+        self.columns = columns(snap)
+
+    def batch(self, users: np.ndarray) -> PairBatch:
+        pb = super().batch(users)
+        extra = self.columns(pb.users[pb.rows], pb.cols)
+        return PairBatch(pb.users, pb.rows, pb.cols, np.hstack([pb.features, extra]))
+
+
+def trial_pipeline(name: str) -> type[PymkPipeline]:
+    """A :class:`PymkPipeline` whose snapshots or features carry trial ``name``."""
+    trial = TRIALS[name]
+
+    class Trial(PymkPipeline):
+        def __init__(self, config: PipelineConfig | None = None) -> None:
+            super().__init__(config)
+            if trial is not None:
+                names = PAIR_FEATURES + trial[0]
+                self.rankers = [Ranker(names, r.config) for r in self.rankers]
+                self.ranker = self.rankers[0]
+
+        def _featurizer(self, rows: Rows, t: float, gnn_vectors: np.ndarray | None = None) -> Featurizer:
+            c = self.config
+            options: dict[str, Any] = {
+                "ppr_iterations": c.ppr_iterations,
+                "ppr_tolerance": c.ppr_tolerance,
+                "embedding_dim": c.embedding_dim,
+                "gnn": c.gnn,
+                "gnn_vectors": gnn_vectors,
+            }
+            if trial is None:  # row_clock
+                return Featurizer(row_clock_snapshot(rows, t), c.candidates, **options)
+            return TrialFeaturizer(build_snapshot(rows, t), c.candidates, columns=trial[1], **options)
+
+    return Trial
+
+
+def run_trial(split: Split, name: str, seeds: list[int]) -> dict[str, Any]:
+    """Fit the pipeline of trial ``name`` (``default``: none) on ``split``; §4 metrics per ranker seed."""
+    pipeline = PymkPipeline if name == "default" else trial_pipeline(name)
+    started = time.perf_counter()
+    kept = kept_fit(split, pipeline)
+    runs = {str(s): run_variant(split, kept, {}, s, pipeline) for s in seeds}
+    mean = {m: round(float(np.mean([r[m] for r in runs.values()])), 4) for m in METRICS}
+    return {"seeds": runs, "mean": mean, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--datasets", default="ego-Facebook")
+    parser.add_argument("--trials", default="communities,embeddedness", help=f"of {', '.join(TRIALS)}")
+    parser.add_argument("--seeds", default="0,1", help="ranker seeds, comma-separated")
+    parser.add_argument("--out", type=Path, default=HERE / "out" / "feature_trials.json")
+    args = parser.parse_args()
+    trials = ["default", *args.trials.split(",")]
+    unknown = sorted(set(trials) - set(TRIALS) - {"default"})
+    if unknown:
+        parser.error(f"unknown trial(s): {', '.join(unknown)}; known: {', '.join(TRIALS)}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    results: dict[str, Any] = {}
+    for dataset in args.datasets.split(","):
+        found = dataset_file(dataset)
+        if found is None:
+            continue
+        split = validation_split(*found)
+        results[dataset] = {}
+        for name in trials:
+            row = results[dataset][name] = run_trial(split, name, seeds)
+            each = "  ".join(f"s{s} {r['recall@20']:.4f}/{r['ndcg@20']:.4f}" for s, r in row["seeds"].items())
+            mean = row["mean"]
+            print(
+                f"{dataset} {name:<17} recall@20/ndcg@20 mean {mean['recall@20']:.4f}/{mean['ndcg@20']:.4f}"
+                f"  ({each}; {row['seconds']:.0f} s)",
+                flush=True,
+            )
+            write_results(args.out, results)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
