@@ -155,9 +155,10 @@ def stream_stage(
     # The rest of the live day can push b out of a's top k before the connect (fresh friends of
     # friends take slots): say so rather than a rank.
     where = f"#{old.index(b) + 1} in {a}'s list" if b in old else f"no longer in {a}'s top {K}"
+    visible_ms = round(visible * 1000, 1)  # printed from the summary's figure, so the two always agree
     console.print(
         f"[bold]connect {a} → {b}[/] ({how}; {b} was {where}): visible in "
-        f"[bold]{visible * 1000:.0f} ms[/] from POST /v1/events to both users' next GET "
+        f"[bold]{visible_ms:.0f} ms[/] from POST /v1/events to both users' next GET "
         f"(worker poll {stack.worker.poll_s * 1000:.0f} ms, "
         f"follower {stack.follower.interval_s * 1000:.0f} ms)",
         highlight=False,
@@ -165,7 +166,7 @@ def stream_stage(
     print_list(after, "", title=f"{a}'s list after the connect: {b} gone, {len(fresh)} new")
     result.update(
         connect={"actor": a, "target": b, "from_stream": showcase.from_stream},
-        visible_ms=round(visible * 1000, 1),
+        visible_ms=visible_ms,
         gone=[u for u in old if u not in new],
         new=[
             {"user_id": str(i["user_id"]), "source": i.get("source"), "reasons": i.get("reasons")}
