@@ -34,8 +34,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from model_quality import dataset_file
-from model_validation import validation_split
+from model_validation import validation_splits
 from pymk.candidates.sources import CandidateConfig
 from pymk.evaluation.protocol import Split
 from pymk.features.pairs import PAIR_FEATURES, PairBatch
@@ -195,11 +194,7 @@ def main() -> int:
         parser.error(f"unknown trial(s): {', '.join(unknown)}; known: {', '.join(TRIALS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
     results: dict[str, Any] = {}
-    for dataset in args.datasets.split(","):
-        found = dataset_file(dataset)
-        if found is None:
-            continue
-        split = validation_split(*found)
+    for dataset, split in validation_splits(args.datasets):
         results[dataset] = {}
         for name in trials:
             row = results[dataset][name] = run_trial(split, name, seeds)

@@ -11,9 +11,10 @@ and pymk's ratio to the best baseline; writes ``benchmarks/out/model_validation.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-from model_quality import cli
+from model_quality import cli, dataset_file
 from pymk.evaluation.protocol import Interactions, Split, load_interactions, split_interactions
 from pymk.events.ids import IdMap
 from pymk.io.formats import Format
@@ -32,6 +33,15 @@ def validation_split(path: Path, fmt: Format) -> Split:
     """The inner split of one data set's §4 train part."""
     inter = load_interactions(path, fmt)
     return inner_split(split_interactions(inter), inter.static)
+
+
+def validation_splits(datasets: str) -> Iterator[tuple[str, Split]]:
+    """``(name, inner split)`` of each comma-separated data set whose file is here (``dataset_file`` notes
+    and skips a missing one)."""
+    for name in datasets.split(","):
+        found = dataset_file(name)
+        if found is not None:
+            yield name, validation_split(*found)
 
 
 def main() -> int:

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from model_quality import KS, dataset_file
-from model_validation import validation_split
+from model_quality import KS
+from model_validation import validation_splits
 from pymk.evaluation.graph import TrainGraph
 from pymk.evaluation.metrics import Ranker as EvalRanker
 from pymk.evaluation.protocol import Split
@@ -96,12 +96,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "out" / "ranker_ceiling.json")
     args = parser.parse_args()
     results: dict[str, Any] = {}
-    for dataset in args.datasets.split(","):
-        found = dataset_file(dataset)
-        if found is None:
-            continue
+    for dataset, split in validation_splits(args.datasets):
         started = time.perf_counter()
-        split = validation_split(*found)
         kept = kept_fit(split)
         pipeline = run_variant(split, kept, {}, 0)
         best = ceiling(split, kept[1], kept[2])

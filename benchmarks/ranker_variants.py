@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from model_quality import KS, dataset_file
-from model_validation import validation_split
+from model_quality import KS
+from model_validation import validation_splits
 from pymk.evaluation.graph import TrainGraph
 from pymk.evaluation.metrics import Ranker as EvalRanker
 from pymk.evaluation.protocol import Split
@@ -127,13 +127,8 @@ def main() -> int:
         variants[name] = json.loads(text)
     seeds = [int(s) for s in args.seeds.split(",")]
     results: dict[str, Any] = {}
-    for dataset in args.datasets.split(","):
-        found = dataset_file(dataset)
-        if found is None:
-            continue
-        path, fmt = found
+    for dataset, split in validation_splits(args.datasets):
         started = time.perf_counter()
-        split = validation_split(path, fmt)
         kept = kept_fit(split)
         print(
             f"{dataset}: default pipeline fitted and features kept in {time.perf_counter() - started:.0f} s"
