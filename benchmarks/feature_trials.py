@@ -14,6 +14,13 @@ query users with the §4 metrics — the default pipeline first, for the baselin
 - ``embeddedness``: common neighbours weighted by how embedded each edge is (triangles through it over
   the smaller end's possible ones), summed (``tcn``) and degree-normalised (``tra``, ``tcn_n``), and
   both users' local clustering;
+- ``completion``: resource allocation on a completed graph — each user's top ``ceil(deg / 2)``
+  resource-allocation candidates added as edges of weight 0.3 (the guess at the edges not seen yet), then
+  ``ra`` and ``cn`` recomputed on that graph (``ra_done``, ``cn_done``): a signal two steps beyond the
+  pair's own neighbourhood;
+- ``retention``: how overdue each side is (time since its last row over its mean gap between rows) and
+  its trend (activity in the last 5 % of the span over the last 30 %), for users who may be leaving;
+  ``overdue``: the first two alone;
 - ``row_clock``: not a column but a change of clock — every activity feature measured in rows (the
   position of a row among those before the cut) instead of seconds, so windows and decays follow
   operational time on data whose rate changes.
@@ -108,7 +115,71 @@ def _embeddedness() -> Columns:
     return names, tables
 
 
+def _completion(share: float = 0.5, weight: float = 0.3) -> Columns:
+    names = ("ra_done", "cn_done")
+
+    def tables(snap: Snapshot) -> Any:
+        adj = sp.csr_matrix(snap.adjacency, dtype=np.float64)
+        n = adj.shape[0]
+        degree = snap.degree.astype(np.float64)
+        ra = (adj @ sp.diags(1 / np.maximum(degree, 1)) @ adj).tolil()
+        ra.setdiag(0)
+        ra = ra.tocsr() - ra.tocsr().multiply(adj)  # neither self nor a neighbour
+        ra.eliminate_zeros()
+        want = np.ceil(share * degree).astype(np.int64)
+        picked_r, picked_c = [], []
+        for u in range(n):
+            lo, hi = ra.indptr[u], ra.indptr[u + 1]
+            if want[u] == 0 or hi == lo:
+                continue
+            vals, idx = ra.data[lo:hi], ra.indices[lo:hi]
+            top = idx[np.argsort(-vals, kind="stable")[: want[u]]]
+            picked_r.append(np.full(top.shape[0], u))
+            picked_c.append(top)
+        r, c = np.concatenate(picked_r), np.concatenate(picked_c)
+        guess = sp.csr_matrix((np.ones(r.shape[0]), (r, c)), shape=(n, n))
+        guess = guess.maximum(guess.T)
+        done = (adj + weight * guess).tocsr()
+        strength = np.asarray(done.sum(1)).ravel()
+        ra_done = (done @ sp.diags(1 / np.maximum(strength, 1e-9)) @ done).tocsr()
+        cn_done = (done @ done).tocsr()
+
+        def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            a = np.asarray(ra_done[users, cols]).ravel()
+            b = np.asarray(cn_done[users, cols]).ravel()
+            return np.stack([a, b], 1).astype(np.float32)
+
+        return columns
+
+    return names, tables
+
+
+def _retention(with_trend: bool = True) -> Columns:
+    names = ("c_overdue", "q_overdue") + (("c_trend", "q_trend") if with_trend else ())
+
+    def tables(snap: Snapshot) -> Any:
+        rows = snap.feature("rows").astype(np.float64)
+        last, first = snap.feature("since_last").astype(np.float64), snap.feature("age").astype(np.float64)
+        gap = (first - last) / np.maximum(rows - 1, 1)  # mean time between a user's rows, in spans
+        overdue = np.where(rows >= 2, last / np.maximum(gap, 1e-9), np.nan)
+        short, long = snap.feature("win_0.05").astype(np.float64), snap.feature("win_0.3").astype(np.float64)
+        trend = short / np.maximum(long, 1e-9)
+        user = np.stack([overdue, trend], 1)
+
+        def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            c, q = user[cols], user[users]
+            out = [c[:, 0], q[:, 0]] + ([c[:, 1], q[:, 1]] if with_trend else [])
+            return np.stack(out, 1).astype(np.float32)
+
+        return columns
+
+    return names, tables
+
+
 TRIALS: dict[str, Columns | None] = {
+    "retention": _retention(),
+    "overdue": _retention(with_trend=False),
+    "completion": _completion(),
     "communities": _communities((1.0,)),
     "communities_fine": _communities((5.0, 20.0)),
     "embeddedness": _embeddedness(),
