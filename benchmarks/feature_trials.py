@@ -20,7 +20,8 @@ query users with the §4 metrics — the default pipeline first, for the baselin
   pair's own neighbourhood;
 - ``retention``: how overdue each side is (time since its last row over its mean gap between rows) and
   its trend (activity in the last 5 % of the span over the last 30 %), for users who may be leaving;
-  ``overdue``: the first two alone;
+  ``overdue``: the first two alone; ``overdue_open``: overdue-ness with the gap measured up to ``t``
+  (time since the last row times the row count over the time since the first), defined for one row too;
 - ``row_clock``: not a column but a change of clock — every activity feature measured in rows (the
   position of a row among those before the cut) instead of seconds, so windows and decays follow
   operational time on data whose rate changes.
@@ -176,7 +177,25 @@ def _retention(with_trend: bool = True) -> Columns:
     return names, tables
 
 
+def _overdue_open() -> Columns:
+    names = ("c_overdue", "q_overdue")
+
+    def tables(snap: Snapshot) -> Any:
+        rows = snap.feature("rows").astype(np.float64)
+        last, first = snap.feature("since_last").astype(np.float64), snap.feature("age").astype(np.float64)
+        # the mean gap counts the open interval since the last row too: defined for one row as well
+        overdue = np.where(rows > 0, last * rows / np.maximum(first, 1e-9), 0.0)
+
+        def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            return np.stack([overdue[cols], overdue[users]], 1).astype(np.float32)
+
+        return columns
+
+    return names, tables
+
+
 TRIALS: dict[str, Columns | None] = {
+    "overdue_open": _overdue_open(),
     "retention": _retention(),
     "overdue": _retention(with_trend=False),
     "completion": _completion(),
