@@ -123,24 +123,20 @@ def _completion(share: float = 0.5, weight: float = 0.3) -> Columns:
         adj = sp.csr_matrix(snap.adjacency, dtype=np.float64)
         n = adj.shape[0]
         degree = snap.degree.astype(np.float64)
-        ra = (adj @ sp.diags(1 / np.maximum(degree, 1)) @ adj).tolil()
-        ra.setdiag(0)
-        ra = ra.tocsr() - ra.tocsr().multiply(adj)  # neither self nor a neighbour
+        ra = (adj @ sp.diags(1 / np.maximum(degree, 1)) @ adj).tocsr()
+        ra = (ra - ra.multiply(adj) - sp.diags(ra.diagonal())).tocsr()  # neither self nor a neighbour
         ra.eliminate_zeros()
+        ra.sort_indices()  # ties go to the lower user index
         want = np.ceil(share * degree).astype(np.int64)
         picked_r, picked_c = [], []
         for u in range(n):
             lo, hi = ra.indptr[u], ra.indptr[u + 1]
-            if want[u] == 0 or hi == lo:
-                continue
-            vals, idx = ra.data[lo:hi], ra.indices[lo:hi]
-            top = idx[np.argsort(-vals, kind="stable")[: want[u]]]
+            top = ra.indices[lo:hi][np.argsort(-ra.data[lo:hi], kind="stable")[: want[u]]]
             picked_r.append(np.full(top.shape[0], u))
             picked_c.append(top)
         r, c = np.concatenate(picked_r), np.concatenate(picked_c)
         guess = sp.csr_matrix((np.ones(r.shape[0]), (r, c)), shape=(n, n))
-        guess = guess.maximum(guess.T)
-        done = (adj + weight * guess).tocsr()
+        done = (adj + weight * guess.maximum(guess.T)).tocsr()
         strength = np.asarray(done.sum(1)).ravel()
         ra_done = (done @ sp.diags(1 / np.maximum(strength, 1e-9)) @ done).tocsr()
         cn_done = (done @ done).tocsr()
@@ -155,53 +151,59 @@ def _completion(share: float = 0.5, weight: float = 0.3) -> Columns:
     return names, tables
 
 
-def _retention(with_trend: bool = True) -> Columns:
-    names = ("c_overdue", "q_overdue") + (("c_trend", "q_trend") if with_trend else ())
+def _per_user(names: tuple[str, ...], values: Any) -> Columns:
+    """Trial columns from per-user values: ``values(snap)`` float ``(n, k)``, named ``names``; each
+    pair gets the candidate's then the query user's value of every column, in turn
+    (``c_<name>, q_<name>, ...``)."""
 
     def tables(snap: Snapshot) -> Any:
-        rows = snap.feature("rows").astype(np.float64)
-        last, first = snap.feature("since_last").astype(np.float64), snap.feature("age").astype(np.float64)
-        gap = (first - last) / np.maximum(rows - 1, 1)  # mean time between a user's rows, in spans
-        overdue = np.where(rows >= 2, last / np.maximum(gap, 1e-9), np.nan)
-        short, long = snap.feature("win_0.05").astype(np.float64), snap.feature("win_0.3").astype(np.float64)
-        trend = short / np.maximum(long, 1e-9)
-        user = np.stack([overdue, trend], 1)
+        user = values(snap)
 
         def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
-            c, q = user[cols], user[users]
-            out = [c[:, 0], q[:, 0]] + ([c[:, 1], q[:, 1]] if with_trend else [])
-            return np.stack(out, 1).astype(np.float32)
+            both = np.stack([user[cols], user[users]], 2)  # (m, k, candidate / query)
+            return both.reshape(cols.shape[0], -1).astype(np.float32)
 
         return columns
 
-    return names, tables
+    return tuple(f"{side}_{name}" for name in names for side in ("c", "q")), tables
+
+
+def _times(snap: Snapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """float64 rows, time since the last row and since the first (in spans) of every user."""
+    rows, last, first = (snap.feature(f).astype(np.float64) for f in ("rows", "since_last", "age"))
+    return rows, last, first
+
+
+def _retention(with_trend: bool = True) -> Columns:
+    def values(snap: Snapshot) -> np.ndarray:
+        rows, last, first = _times(snap)
+        gap = (first - last) / np.maximum(rows - 1, 1)  # mean time between a user's rows, in spans
+        overdue = np.where(rows >= 2, last / np.maximum(gap, 1e-9), np.nan)
+        if not with_trend:
+            return overdue[:, None]
+        short, long = snap.feature("win_0.05").astype(np.float64), snap.feature("win_0.3").astype(np.float64)
+        return np.stack([overdue, short / np.maximum(long, 1e-9)], 1)
+
+    return _per_user(("overdue", "trend") if with_trend else ("overdue",), values)
 
 
 def _overdue_open() -> Columns:
-    names = ("c_overdue", "q_overdue")
-
-    def tables(snap: Snapshot) -> Any:
-        rows = snap.feature("rows").astype(np.float64)
-        last, first = snap.feature("since_last").astype(np.float64), snap.feature("age").astype(np.float64)
+    def values(snap: Snapshot) -> np.ndarray:
+        rows, last, first = _times(snap)
         # the mean gap counts the open interval since the last row too: defined for one row as well
-        overdue = np.where(rows > 0, last * rows / np.maximum(first, 1e-9), 0.0)
+        return np.where(rows > 0, last * rows / np.maximum(first, 1e-9), 0.0)[:, None]
 
-        def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
-            return np.stack([overdue[cols], overdue[users]], 1).astype(np.float32)
-
-        return columns
-
-    return names, tables
+    return _per_user(("overdue",), values)
 
 
 TRIALS: dict[str, Columns | None] = {
-    "overdue_open": _overdue_open(),
-    "retention": _retention(),
-    "overdue": _retention(with_trend=False),
-    "completion": _completion(),
     "communities": _communities((1.0,)),
     "communities_fine": _communities((5.0, 20.0)),
     "embeddedness": _embeddedness(),
+    "completion": _completion(),
+    "retention": _retention(),
+    "overdue": _retention(with_trend=False),
+    "overdue_open": _overdue_open(),
     "row_clock": None,
 }
 
