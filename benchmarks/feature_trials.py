@@ -18,6 +18,9 @@ query users with the §4 metrics — the default pipeline first, for the baselin
   resource-allocation candidates added as edges of weight 0.3 (the guess at the edges not seen yet), then
   ``ra`` and ``cn`` recomputed on that graph (``ra_done``, ``cn_done``): a signal two steps beyond the
   pair's own neighbourhood;
+- ``distances``: subgraph-sketch counts (as BUDDY's) — the query user's neighbours at distance exactly 2
+  from the candidate (``n12``) and the reverse (``n21``), each also over the owner's degree, and the users
+  at distance 2 from both (``n22``); dense ``(n, n)`` products, so for the small sets only;
 - ``retention``: how overdue each side is (time since its last row over its mean gap between rows) and
   its trend (activity in the last 5 % of the span over the last 30 %), for users who may be leaving;
   ``overdue``: the first two alone; ``overdue_open``: overdue-ness with the gap measured up to ``t``
@@ -151,6 +154,31 @@ def _completion(share: float = 0.5, weight: float = 0.3) -> Columns:
     return names, tables
 
 
+def _distances() -> Columns:
+    names = ("n12", "n21", "n22", "n12_share", "n21_share")
+
+    def tables(snap: Snapshot) -> Any:
+        adj = sp.csr_matrix(snap.adjacency).toarray().astype(np.float32)
+        n = adj.shape[0]
+        two = (adj @ adj) > 0
+        far2 = (two & (adj == 0)).astype(np.float32)  # distance exactly 2 (self excluded below)
+        np.fill_diagonal(far2, 0.0)
+        n12 = adj @ far2  # [u, v]: u's neighbours at distance 2 from v
+        n22 = far2 @ far2
+        degree = np.maximum(snap.degree, 1).astype(np.float32)
+        del two
+        assert n12.shape == (n, n)
+
+        def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            a, b = n12[users, cols], n12[cols, users]
+            out = [a, b, n22[users, cols], a / degree[users], b / degree[cols]]
+            return np.stack(out, 1).astype(np.float32)
+
+        return columns
+
+    return names, tables
+
+
 def _per_user(names: tuple[str, ...], values: Any) -> Columns:
     """Trial columns from per-user values: ``values(snap)`` float ``(n, k)``, named ``names``; each
     pair gets the candidate's then the query user's value of every column, in turn
@@ -201,6 +229,7 @@ TRIALS: dict[str, Columns | None] = {
     "communities_fine": _communities((5.0, 20.0)),
     "embeddedness": _embeddedness(),
     "completion": _completion(),
+    "distances": _distances(),
     "retention": _retention(),
     "overdue": _retention(with_trend=False),
     "overdue_open": _overdue_open(),
