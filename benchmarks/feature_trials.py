@@ -36,7 +36,6 @@ recall@20 / ndcg@20 per trial and seed and their means; writes ``benchmarks/out/
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,6 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from model_validation import validation_splits
 from pymk.candidates.sources import CandidateConfig
 from pymk.evaluation.protocol import Split
 from pymk.features.pairs import PAIR_FEATURES, PairBatch
@@ -54,7 +52,7 @@ from pymk.features.snapshot import Snapshot, build_snapshot
 from pymk.models.featurizer import Featurizer
 from pymk.models.pipeline import PipelineConfig, PymkPipeline
 from pymk.models.ranker import Ranker
-from ranker_variants import METRICS, kept_fit, run_variant, write_results
+from ranker_variants import compare_pipelines, run_pipeline
 
 HERE = Path(__file__).resolve().parent
 Columns = tuple[tuple[str, ...], Any]  # names, and f(snapshot) -> f(users, cols) -> float32 (m, k)
@@ -292,12 +290,7 @@ def trial_pipeline(name: str) -> type[PymkPipeline]:
 
 def run_trial(split: Split, name: str, seeds: list[int]) -> dict[str, Any]:
     """Fit the pipeline of trial ``name`` (``default``: none) on ``split``; §4 metrics per ranker seed."""
-    pipeline = PymkPipeline if name == "default" else trial_pipeline(name)
-    started = time.perf_counter()
-    kept = kept_fit(split, pipeline)
-    runs = {str(s): run_variant(split, kept, {}, s, pipeline) for s in seeds}
-    mean = {m: round(float(np.mean([r[m] for r in runs.values()])), 4) for m in METRICS}
-    return {"seeds": runs, "mean": mean, "seconds": round(time.perf_counter() - started, 1)}
+    return run_pipeline(split, PymkPipeline if name == "default" else trial_pipeline(name), seeds)
 
 
 def main() -> int:
@@ -314,20 +307,8 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown trial(s): {', '.join(unknown)}; known: {', '.join(TRIALS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
-    results: dict[str, Any] = {}
-    for dataset, split in validation_splits(args.datasets):
-        results[dataset] = {}
-        for name in trials:
-            row = results[dataset][name] = run_trial(split, name, seeds)
-            each = "  ".join(f"s{s} {r['recall@20']:.4f}/{r['ndcg@20']:.4f}" for s, r in row["seeds"].items())
-            mean = row["mean"]
-            print(
-                f"{dataset} {name:<17} recall@20/ndcg@20 mean {mean['recall@20']:.4f}/{mean['ndcg@20']:.4f}"
-                f"  ({each}; {row['seconds']:.0f} s)",
-                flush=True,
-            )
-            write_results(args.out, results)
-    print(f"wrote {args.out}")
+    pipelines = {name: PymkPipeline if name == "default" else trial_pipeline(name) for name in trials}
+    compare_pipelines(args.datasets, pipelines, seeds, args.out)
     return 0
 
 

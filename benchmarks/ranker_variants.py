@@ -104,6 +104,38 @@ def run_variant(
     return row
 
 
+def run_pipeline(split: Split, pipeline: type[PymkPipeline], seeds: list[int]) -> dict[str, Any]:
+    """Fit ``pipeline`` on ``split`` once (:func:`kept_fit`), then its rankers per ranker seed; §4 metrics
+    per seed, their mean and the seconds it all took."""
+    started = time.perf_counter()
+    kept = kept_fit(split, pipeline)
+    runs = {str(s): run_variant(split, kept, {}, s, pipeline) for s in seeds}
+    mean = {m: round(float(np.mean([r[m] for r in runs.values()])), 4) for m in METRICS}
+    return {"seeds": runs, "mean": mean, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def compare_pipelines(
+    datasets: str, pipelines: dict[str, type[PymkPipeline]], seeds: list[int], out: Path
+) -> dict[str, Any]:
+    """:func:`run_pipeline` of every named pipeline on each data set's inner split, printed (recall@20 /
+    ndcg@20 per seed and mean) and written to ``out`` as each finishes."""
+    results: dict[str, Any] = {}
+    for dataset, split in validation_splits(datasets):
+        results[dataset] = {}
+        for name, pipeline in pipelines.items():
+            row = results[dataset][name] = run_pipeline(split, pipeline, seeds)
+            each = "  ".join(f"s{s} {r['recall@20']:.4f}/{r['ndcg@20']:.4f}" for s, r in row["seeds"].items())
+            mean = row["mean"]
+            print(
+                f"{dataset} {name:<17} recall@20/ndcg@20 mean {mean['recall@20']:.4f}/{mean['ndcg@20']:.4f}"
+                f"  ({each}; {row['seconds']:.0f} s)",
+                flush=True,
+            )
+            write_results(out, results)
+    print(f"wrote {out}")
+    return results
+
+
 def write_results(path: Path, results: dict[str, Any]) -> None:
     """Write ``results`` as indented JSON to ``path`` (its folder made), as every step finishes."""
     path.parent.mkdir(parents=True, exist_ok=True)
