@@ -157,15 +157,11 @@ def _distances() -> Columns:
 
     def tables(snap: Snapshot) -> Any:
         adj = sp.csr_matrix(snap.adjacency).toarray().astype(np.float32)
-        n = adj.shape[0]
-        two = (adj @ adj) > 0
-        far2 = (two & (adj == 0)).astype(np.float32)  # distance exactly 2 (self excluded below)
+        far2 = (((adj @ adj) > 0) & (adj == 0)).astype(np.float32)  # distance exactly 2, or self
         np.fill_diagonal(far2, 0.0)
         n12 = adj @ far2  # [u, v]: u's neighbours at distance 2 from v
         n22 = far2 @ far2
         degree = np.maximum(snap.degree, 1).astype(np.float32)
-        del two
-        assert n12.shape == (n, n)
 
         def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
             a, b = n12[users, cols], n12[cols, users]
@@ -261,7 +257,10 @@ class TrialFeaturizer(Featurizer):
 
 
 def trial_pipeline(name: str) -> type[PymkPipeline]:
-    """A :class:`PymkPipeline` whose snapshots or features carry trial ``name``."""
+    """A :class:`PymkPipeline` whose snapshots or features carry trial ``name`` (``default``: the pipeline
+    itself)."""
+    if name == "default":
+        return PymkPipeline
     trial = TRIALS[name]
 
     class Trial(PymkPipeline):
@@ -290,7 +289,7 @@ def trial_pipeline(name: str) -> type[PymkPipeline]:
 
 def run_trial(split: Split, name: str, seeds: list[int]) -> dict[str, Any]:
     """Fit the pipeline of trial ``name`` (``default``: none) on ``split``; §4 metrics per ranker seed."""
-    return run_pipeline(split, PymkPipeline if name == "default" else trial_pipeline(name), seeds)
+    return run_pipeline(split, trial_pipeline(name), seeds)
 
 
 def main() -> int:
@@ -307,7 +306,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown trial(s): {', '.join(unknown)}; known: {', '.join(TRIALS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
-    pipelines = {name: PymkPipeline if name == "default" else trial_pipeline(name) for name in trials}
+    pipelines = {name: trial_pipeline(name) for name in trials}
     compare_pipelines(args.datasets, pipelines, seeds, args.out)
     return 0
 

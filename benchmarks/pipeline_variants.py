@@ -15,15 +15,13 @@ for ranker-only settings). Prints recall@20 / ndcg@20 per variant and seed and t
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pymk.errors import BundleError
 from pymk.models.bundle import config_from_dict
 from pymk.models.pipeline import PipelineConfig, PymkPipeline
-from ranker_variants import compare_pipelines
+from ranker_variants import compare_pipelines, read_variants
 
 HERE = Path(__file__).resolve().parent
 
@@ -54,14 +52,7 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, default=HERE / "out" / "pipeline_variants.json")
     args = parser.parse_args()
-    variants: dict[str, dict[str, Any]] = {"default": {}}
-    for spec in args.variant:
-        name, _, text = spec.partition("=")
-        try:
-            variants[name] = json.loads(text)
-            variant_pipeline(variants[name])  # a bad field fails here, before any fit
-        except (ValueError, BundleError) as exc:
-            parser.error(f"--variant {spec}: {exc}")
+    variants = read_variants(parser, args.variant, PipelineConfig)
     seeds = [int(s) for s in args.seeds.split(",")]
     pipelines = {name: variant_pipeline(o) for name, o in variants.items()}
     compare_pipelines(args.datasets, pipelines, seeds, args.out)

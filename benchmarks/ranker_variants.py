@@ -26,6 +26,7 @@ import numpy as np
 
 from model_quality import KS
 from model_validation import validation_splits
+from pymk.errors import BundleError
 from pymk.evaluation.graph import TrainGraph
 from pymk.evaluation.metrics import Ranker as EvalRanker
 from pymk.evaluation.protocol import Split
@@ -136,6 +137,22 @@ def compare_pipelines(
     return results
 
 
+def read_variants(
+    parser: argparse.ArgumentParser, specs: list[str], config: type[Any]
+) -> dict[str, dict[str, Any]]:
+    """``{"default": {}}`` and each ``NAME=JSON`` of ``specs``: overrides of dataclass ``config``, checked
+    here (a bad spec is a ``parser`` error naming it, before any fit)."""
+    variants: dict[str, dict[str, Any]] = {"default": {}}
+    for spec in specs:
+        name, _, text = spec.partition("=")
+        try:
+            variants[name] = json.loads(text)
+            config_from_dict(variants[name], config, where="variant")
+        except (ValueError, BundleError) as exc:
+            parser.error(f"--variant {spec}: {exc}")
+    return variants
+
+
 def write_results(path: Path, results: dict[str, Any]) -> None:
     """Write ``results`` as indented JSON to ``path`` (its folder made), as every step finishes."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,10 +170,7 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, default=HERE / "out" / "ranker_variants.json")
     args = parser.parse_args()
-    variants: dict[str, dict[str, Any]] = {"default": {}}
-    for spec in args.variant:
-        name, _, text = spec.partition("=")
-        variants[name] = json.loads(text)
+    variants = read_variants(parser, args.variant, RankerConfig)
     seeds = [int(s) for s in args.seeds.split(",")]
     results: dict[str, Any] = {}
     for dataset, split in validation_splits(args.datasets):
