@@ -29,19 +29,32 @@ def inner_split(split: Split, static: bool) -> Split:
     return split_interactions(inter, test_fraction=split.test_fraction, seed=split.seed)
 
 
-def validation_split(path: Path, fmt: Format) -> Split:
-    """The inner split of one data set's §4 train part."""
+#: ``--depth`` help of the validation scripts.
+DEPTH_HELP = (
+    "how many times the §4 split is applied to the train part (1: inner train = first 64 %% of the rows, "
+    "inner test = 64-80 %%; 2: 51.2 %% / 51.2-64 %%, an earlier fold no default was chosen on)"
+)
+
+
+def validation_split(path: Path, fmt: Format, depth: int = 1) -> Split:
+    """The inner split of one data set's §4 train part; with ``depth`` > 1 the inner split of that
+    inner split's train part, and so on (``depth`` >= 1)."""
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
     inter = load_interactions(path, fmt)
-    return inner_split(split_interactions(inter), inter.static)
+    split = split_interactions(inter)
+    for _ in range(depth):
+        split = inner_split(split, inter.static)
+    return split
 
 
-def validation_splits(datasets: str) -> Iterator[tuple[str, Split]]:
+def validation_splits(datasets: str, depth: int = 1) -> Iterator[tuple[str, Split]]:
     """``(name, inner split)`` of each comma-separated data set whose file is here (``dataset_file`` notes
-    and skips a missing one)."""
+    and skips a missing one), at ``depth`` (:func:`validation_split`)."""
     for name in datasets.split(","):
         found = dataset_file(name)
         if found is not None:
-            yield name, validation_split(*found)
+            yield name, validation_split(*found, depth=depth)
 
 
 def main() -> int:

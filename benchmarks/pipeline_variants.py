@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from model_validation import DEPTH_HELP
 from pymk.models.bundle import config_from_dict
 from pymk.models.pipeline import PipelineConfig, PymkPipeline
 from ranker_variants import compare_pipelines, read_variants
@@ -50,12 +51,13 @@ def main() -> int:
         default=[],
         help='NAME=JSON PipelineConfig overrides, e.g. users10k={"train_users": 10000}',
     )
+    parser.add_argument("--depth", type=int, default=1, choices=(1, 2, 3), help=DEPTH_HELP)
     parser.add_argument("--out", type=Path, default=HERE / "out" / "pipeline_variants.json")
     args = parser.parse_args()
     variants = read_variants(parser, args.variant, PipelineConfig)
     seeds = [int(s) for s in args.seeds.split(",")]
     pipelines = {name: variant_pipeline(o) for name, o in variants.items()}
-    compare_pipelines(args.datasets, pipelines, seeds, args.out)
+    compare_pipelines(args.datasets, pipelines, seeds, args.out, args.depth)
     return 0
 
 

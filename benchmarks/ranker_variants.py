@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from model_quality import KS
-from model_validation import validation_splits
+from model_validation import DEPTH_HELP, validation_splits
 from pymk.errors import BundleError
 from pymk.evaluation.graph import TrainGraph
 from pymk.evaluation.metrics import Ranker as EvalRanker
@@ -116,12 +116,12 @@ def run_pipeline(split: Split, pipeline: type[PymkPipeline], seeds: list[int]) -
 
 
 def compare_pipelines(
-    datasets: str, pipelines: dict[str, type[PymkPipeline]], seeds: list[int], out: Path
+    datasets: str, pipelines: dict[str, type[PymkPipeline]], seeds: list[int], out: Path, depth: int = 1
 ) -> dict[str, Any]:
-    """:func:`run_pipeline` of every named pipeline on each data set's inner split, printed (recall@20 /
-    ndcg@20 per seed and mean) and written to ``out`` as each finishes."""
+    """:func:`run_pipeline` of every named pipeline on each data set's inner split (of ``depth``), printed
+    (recall@20 / ndcg@20 per seed and mean) and written to ``out`` as each finishes."""
     results: dict[str, Any] = {}
-    for dataset, split in validation_splits(datasets):
+    for dataset, split in validation_splits(datasets, depth):
         results[dataset] = {}
         for name, pipeline in pipelines.items():
             row = results[dataset][name] = run_pipeline(split, pipeline, seeds)
@@ -168,12 +168,13 @@ def main() -> int:
     parser.add_argument(
         "--variant", action="append", default=[], help='NAME=JSON RankerConfig overrides, e.g. a={"bags": 1}'
     )
+    parser.add_argument("--depth", type=int, default=1, choices=(1, 2, 3), help=DEPTH_HELP)
     parser.add_argument("--out", type=Path, default=HERE / "out" / "ranker_variants.json")
     args = parser.parse_args()
     variants = read_variants(parser, args.variant, RankerConfig)
     seeds = [int(s) for s in args.seeds.split(",")]
     results: dict[str, Any] = {}
-    for dataset, split in validation_splits(args.datasets):
+    for dataset, split in validation_splits(args.datasets, args.depth):
         started = time.perf_counter()
         kept = kept_fit(split)
         print(
