@@ -44,7 +44,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from model_validation import DEPTH_HELP
+from model_validation import add_depth_argument
 from pymk.candidates.sources import CandidateConfig
 from pymk.evaluation.protocol import Split
 from pymk.features.pairs import PAIR_FEATURES, PairBatch
@@ -300,7 +300,7 @@ def main() -> int:
     parser.add_argument("--datasets", default="ego-Facebook")
     parser.add_argument("--trials", default="communities,embeddedness", help=f"of {', '.join(TRIALS)}")
     parser.add_argument("--seeds", default="0,1", help="ranker seeds, comma-separated")
-    parser.add_argument("--depth", type=int, default=1, choices=(1, 2, 3), help=DEPTH_HELP)
+    add_depth_argument(parser)
     parser.add_argument("--out", type=Path, default=HERE / "out" / "feature_trials.json")
     args = parser.parse_args()
     trials = ["default", *args.trials.split(",")]

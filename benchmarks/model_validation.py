@@ -11,6 +11,7 @@ and pymk's ratio to the best baseline; writes ``benchmarks/out/model_validation.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,11 +30,18 @@ def inner_split(split: Split, static: bool) -> Split:
     return split_interactions(inter, test_fraction=split.test_fraction, seed=split.seed)
 
 
-#: ``--depth`` help of the validation scripts.
-DEPTH_HELP = (
-    "how many times the §4 split is applied to the train part (1: inner train = first 64 %% of the rows, "
-    "inner test = 64-80 %%; 2: 51.2 %% / 51.2-64 %%, an earlier fold no default was chosen on)"
-)
+def add_depth_argument(parser: argparse.ArgumentParser) -> None:
+    """``--depth`` (int, 1-3, default 1) of the validation scripts: how many times :func:`validation_split`
+    applies the §4 split to the train part."""
+    parser.add_argument(
+        "--depth",
+        type=int,
+        default=1,
+        choices=(1, 2, 3),
+        help="how many times the §4 split is applied to the train part (1: inner train = first 64 %% of "
+        "the rows, inner test = 64-80 %%; 2: 51.2 %% / 51.2-64 %%; 3: 41 %% / 41-51 %%; folds 2 and 3 are "
+        "earlier ones no default was chosen on)",
+    )
 
 
 def validation_split(path: Path, fmt: Format, depth: int = 1) -> Split:

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from model_validation import DEPTH_HELP
+from model_validation import add_depth_argument
 from pymk.models.bundle import config_from_dict
 from pymk.models.pipeline import PipelineConfig, PymkPipeline
 from ranker_variants import compare_pipelines, read_variants
@@ -51,7 +51,7 @@ def main() -> int:
         default=[],
         help='NAME=JSON PipelineConfig overrides, e.g. users10k={"train_users": 10000}',
     )
-    parser.add_argument("--depth", type=int, default=1, choices=(1, 2, 3), help=DEPTH_HELP)
+    add_depth_argument(parser)
     parser.add_argument("--out", type=Path, default=HERE / "out" / "pipeline_variants.json")
     args = parser.parse_args()
     variants = read_variants(parser, args.variant, PipelineConfig)

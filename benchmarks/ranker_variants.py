@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from model_quality import KS
-from model_validation import DEPTH_HELP, validation_splits
+from model_validation import add_depth_argument, validation_splits
 from pymk.errors import BundleError
 from pymk.evaluation.graph import TrainGraph
 from pymk.evaluation.metrics import Ranker as EvalRanker
@@ -168,7 +168,7 @@ def main() -> int:
     parser.add_argument(
         "--variant", action="append", default=[], help='NAME=JSON RankerConfig overrides, e.g. a={"bags": 1}'
     )
-    parser.add_argument("--depth", type=int, default=1, choices=(1, 2, 3), help=DEPTH_HELP)
+    add_depth_argument(parser)
     parser.add_argument("--out", type=Path, default=HERE / "out" / "ranker_variants.json")
     args = parser.parse_args()
     variants = read_variants(parser, args.variant, RankerConfig)
