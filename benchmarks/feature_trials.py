@@ -14,10 +14,6 @@ query users with the §4 metrics — the default pipeline first, for the baselin
 - ``embeddedness``: common neighbours weighted by how embedded each edge is (triangles through it over
   the smaller end's possible ones), summed (``tcn``) and degree-normalised (``tra``, ``tcn_n``), and
   both users' local clustering;
-- ``completion``: resource allocation on a completed graph — each user's top ``ceil(deg / 2)``
-  resource-allocation candidates added as edges of weight 0.3 (the guess at the edges not seen yet), then
-  ``ra`` and ``cn`` recomputed on that graph (``ra_done``, ``cn_done``): a signal two steps beyond the
-  pair's own neighbourhood;
 - ``distances``: subgraph-sketch counts (as BUDDY's) — the query user's neighbours at distance exactly 2
   from the candidate (``n12``) and the reverse (``n21``), each also over the owner's degree, and the users
   at distance 2 from both (``n22``); dense ``(n, n)`` products, so for the small sets only;
@@ -29,8 +25,11 @@ query users with the §4 metrics — the default pipeline first, for the baselin
   position of a row among those before the cut) instead of seconds, so windows and decays follow
   operational time on data whose rate changes.
 
-A trial's columns are computed from the snapshot alone, so they keep its point-in-time guarantee. Prints
-recall@20 / ndcg@20 per trial and seed and their means; writes ``benchmarks/out/feature_trials.json``.
+The ``completion`` trial that was measured here (resource allocation on the graph completed by every
+user's best ``ra`` guesses) is now part of the pipeline (:mod:`pymk.features.completion`); its old
+figures are in benchmarks/RESULTS.md. A trial's columns are computed from the snapshot alone, so they
+keep its point-in-time guarantee. Prints recall@20 / ndcg@20 per trial and seed and their means; writes
+``benchmarks/out/feature_trials.json``.
 """
 
 from __future__ import annotations
@@ -118,41 +117,6 @@ def _embeddedness() -> Columns:
     return names, tables
 
 
-def _completion(share: float = 0.5, weight: float = 0.3) -> Columns:
-    names = ("ra_done", "cn_done")
-
-    def tables(snap: Snapshot) -> Any:
-        adj = sp.csr_matrix(snap.adjacency, dtype=np.float64)
-        n = adj.shape[0]
-        degree = snap.degree.astype(np.float64)
-        ra = (adj @ sp.diags(1 / np.maximum(degree, 1)) @ adj).tocsr()
-        ra = (ra - ra.multiply(adj) - sp.diags(ra.diagonal())).tocsr()  # neither self nor a neighbour
-        ra.eliminate_zeros()
-        ra.sort_indices()  # ties go to the lower user index
-        want = np.ceil(share * degree).astype(np.int64)
-        picked_r, picked_c = [], []
-        for u in range(n):
-            lo, hi = ra.indptr[u], ra.indptr[u + 1]
-            top = ra.indices[lo:hi][np.argsort(-ra.data[lo:hi], kind="stable")[: want[u]]]
-            picked_r.append(np.full(top.shape[0], u))
-            picked_c.append(top)
-        r, c = np.concatenate(picked_r), np.concatenate(picked_c)
-        guess = sp.csr_matrix((np.ones(r.shape[0]), (r, c)), shape=(n, n))
-        done = (adj + weight * guess.maximum(guess.T)).tocsr()
-        strength = np.asarray(done.sum(1)).ravel()
-        ra_done = (done @ sp.diags(1 / np.maximum(strength, 1e-9)) @ done).tocsr()
-        cn_done = (done @ done).tocsr()
-
-        def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
-            a = np.asarray(ra_done[users, cols]).ravel()
-            b = np.asarray(cn_done[users, cols]).ravel()
-            return np.stack([a, b], 1).astype(np.float32)
-
-        return columns
-
-    return names, tables
-
-
 def _distances() -> Columns:
     names = ("n12", "n21", "n22", "n12_share", "n21_share")
 
@@ -223,7 +187,6 @@ TRIALS: dict[str, Columns | None] = {
     "communities": _communities((1.0,)),
     "communities_fine": _communities((5.0, 20.0)),
     "embeddedness": _embeddedness(),
-    "completion": _completion(),
     "distances": _distances(),
     "retention": _retention(),
     "overdue": _retention(with_trend=False),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pymk.features.completion import CompletionConfig
 from pymk.features.pairs import ROW_BLOCKS, PairScorer, pair_features
 from pymk.features.rows import Rows
 from pymk.features.snapshot import HALF_LIVES, USER_FEATURES, WINDOWS, build_snapshot
@@ -22,7 +23,7 @@ def random_rows(seed: int, n_users: int = 40, m: int = 400, timed: bool = True) 
 
 def features_of(rows: Rows, t: float, users: np.ndarray) -> dict[str, np.ndarray]:
     snap = build_snapshot(rows, t)
-    scorer = PairScorer(snap, ppr_iterations=5, embedding_dim=4)
+    scorer = PairScorer(snap, ppr_iterations=5, embedding_dim=4, completion=CompletionConfig())
     blocks = scorer.blocks(users)
     r, c = np.nonzero(np.ones((users.shape[0], rows.n_users), dtype=bool))
     out = {name: blocks.dense(name) for name in ROW_BLOCKS}

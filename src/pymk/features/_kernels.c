@@ -196,6 +196,152 @@ void pymk_l3(int64_t b, const int64_t *two_indptr, const int32_t *two_indices, c
     }
 }
 
+/* Is v a worse guess than x (lower resource allocation; ties: the higher index)? */
+static inline int worse(const double *score, int32_t v, int32_t x) {
+    return score[v] < score[x] || (score[v] == score[x] && v > x);
+}
+
+/* Each user's best non-neighbours by resource allocation (pymk.features.completion's guesses): for u in
+ * 0..n-1, ra[v] = sum_w inv_deg[w] over paths u - w - v with v neither u nor a neighbour; the want[u]
+ * largest (ties: the lower v) go to out[indptr_out[u] .. + counts[u]) in no particular order, counts[u]
+ * <= want[u] (fewer where the 2-hop reach is smaller); indptr_out = the running sum of want. scratch:
+ * double (n) zero; touched: int32 (n). Each row's kept set is a min-heap on "worse" while it is built. */
+void pymk_ra_guesses(int64_t n, const int64_t *indptr, const int32_t *indices, const double *inv_deg,
+                     const int64_t *want, const int64_t *indptr_out, double *scratch, int32_t *touched,
+                     int32_t *out, int64_t *counts) {
+    for (int64_t u = 0; u < n; u++) {
+        int64_t k = want[u], t = 0, size = 0;
+        int32_t *heap = out + indptr_out[u];
+        counts[u] = 0;
+        if (k <= 0) continue;
+        for (int64_t p = indptr[u]; p < indptr[u + 1]; p++) {
+            int32_t w = indices[p];
+            for (int64_t q = indptr[w]; q < indptr[w + 1]; q++) {
+                int32_t v = indices[q];
+                if (scratch[v] == 0.0) touched[t++] = v;
+                scratch[v] += inv_deg[w];
+            }
+        }
+        scratch[u] = -1.0; /* excluded: itself and its neighbours */
+        for (int64_t p = indptr[u]; p < indptr[u + 1]; p++) scratch[indices[p]] = -1.0;
+        for (int64_t i = 0; i < t; i++) {
+            int32_t v = touched[i];
+            if (scratch[v] <= 0.0) continue;
+            if (size < k) { /* push, sift up */
+                int64_t c = size++;
+                while (c > 0) {
+                    int64_t parent = (c - 1) / 2;
+                    if (!worse(scratch, v, heap[parent])) break;
+                    heap[c] = heap[parent];
+                    c = parent;
+                }
+                heap[c] = v;
+            } else if (worse(scratch, heap[0], v)) { /* replace the worst kept, sift down */
+                int64_t c = 0;
+                for (;;) {
+                    int64_t l = 2 * c + 1, r = l + 1, m = c;
+                    int32_t at = v;
+                    if (l < size && worse(scratch, heap[l], at)) { m = l; at = heap[l]; }
+                    if (r < size && worse(scratch, heap[r], at)) m = r;
+                    if (m == c) break;
+                    heap[c] = heap[m];
+                    c = m;
+                }
+                heap[c] = v;
+            }
+        }
+        counts[u] = size;
+        for (int64_t i = 0; i < t; i++) scratch[touched[i]] = 0.0;
+        scratch[u] = 0.0;
+        for (int64_t p = indptr[u]; p < indptr[u + 1]; p++) scratch[indices[p]] = 0.0;
+    }
+}
+
+/* Completed-graph scores at candidate pairs (pymk.features.completion), on a weighted symmetric graph D
+ * (indptr, indices sorted, data): for pair p, u = users[rows[p]] and c = cols[p],
+ *   out[2p] = sum_w D[u,w] D[w,c] inv_strength[w]        out[2p+1] = sum_w D[u,w] D[w,c]
+ * rows sorted. scratch: double (2n) zero scratch, values kept as (ra, cn)-like pairs so that one cache
+ * line serves both sums; touched: int32 (n). Per user the cheaper of two ways:
+ * - its 2-hop row over D accumulated once (sum of its neighbours' degrees), each pair then read off it —
+ *   the way for a user of a few neighbours facing hub candidates;
+ * - per pair, the candidate's row walked against the user's scattered row, or, for a candidate with 16x
+ *   more neighbours, the user's neighbours looked up in the candidate's sorted row. */
+void pymk_completed(int64_t b, const int64_t *users, int64_t m, const int64_t *rows, const int64_t *cols,
+                    const int64_t *indptr, const int32_t *indices, const double *data,
+                    const double *inv_strength, double *scratch, int32_t *touched, float *out) {
+    int64_t p = 0;
+    for (int64_t i = 0; i < b; i++) {
+        int64_t u = users[i], lo = indptr[u], hi = indptr[u + 1], du = hi - lo, end = p;
+        int64_t two_hop = 0, per_pair = 0;
+        for (int64_t k = lo; k < hi; k++) two_hop += indptr[indices[k] + 1] - indptr[indices[k]];
+        for (; end < m && rows[end] == i; end++) {
+            int64_t dc = indptr[cols[end] + 1] - indptr[cols[end]];
+            per_pair += 4 + (dc <= 16 * du ? dc : 12 * du);
+        }
+        if (two_hop < per_pair) {
+            int64_t t = 0;
+            for (int64_t k = lo; k < hi; k++) {
+                int64_t w = indices[k];
+                double f = data[k] * inv_strength[w], g = data[k];
+                for (int64_t q = indptr[w]; q < indptr[w + 1]; q++) {
+                    double *at = scratch + 2 * (int64_t)indices[q];
+                    if (at[1] == 0.0) touched[t++] = indices[q];
+                    at[0] += f * data[q];
+                    at[1] += g * data[q];
+                }
+            }
+            for (; p < end; p++) {
+                const double *at = scratch + 2 * cols[p];
+                out[2 * p] = (float)at[0];
+                out[2 * p + 1] = (float)at[1];
+            }
+            for (int64_t k = 0; k < t; k++) {
+                scratch[2 * (int64_t)touched[k]] = 0.0;
+                scratch[2 * (int64_t)touched[k] + 1] = 0.0;
+            }
+            continue;
+        }
+        for (int64_t k = lo; k < hi; k++) {
+            int64_t w = indices[k];
+            scratch[2 * w] = data[k] * inv_strength[w];
+            scratch[2 * w + 1] = data[k];
+        }
+        for (; p < end; p++) {
+            int64_t c = cols[p], a = indptr[c], e = indptr[c + 1];
+            double ra = 0.0, cn = 0.0;
+            if (e - a <= 16 * du) {
+                for (int64_t q = a; q < e; q++) {
+                    const double *at = scratch + 2 * (int64_t)indices[q];
+                    ra += at[0] * data[q];
+                    cn += at[1] * data[q];
+                }
+            } else {
+                for (int64_t k = lo; k < hi; k++) {
+                    int32_t w = indices[k];
+                    int64_t l = a, h = e;
+                    while (l < h) {
+                        int64_t mid = l + (h - l) / 2;
+                        if (indices[mid] < w) l = mid + 1;
+                        else h = mid;
+                    }
+                    if (l < e && indices[l] == w) {
+                        double x = data[k] * data[l];
+                        cn += x;
+                        ra += x * inv_strength[w];
+                    }
+                }
+            }
+            out[2 * p] = (float)ra;
+            out[2 * p + 1] = (float)cn;
+        }
+        for (int64_t k = lo; k < hi; k++) {
+            int64_t w = indices[k];
+            scratch[2 * w] = 0.0;
+            scratch[2 * w + 1] = 0.0;
+        }
+    }
+}
+
 /* Position of each pair (rows[p], cols[p]) in CSR rows (indptr, indices; sorted), or -1 if absent. */
 void pymk_lookup(const int64_t *indptr, const int32_t *indices, int64_t m, const int64_t *rows,
                  const int64_t *cols, int64_t *out) {

@@ -43,6 +43,8 @@ _SIGNATURES: dict[str, tuple[Any, str]] = {
     "pymk_candidates": (ctypes.c_int64, "ippppppp" + "i" + "ppp" + "ii" + "pppp" + "i" + "pp"),
     "pymk_pair_features": (None, "ipipppp" + "p" * 6 + "ipi" + "p" * 5 + "ipiip"),
     "pymk_lookup": (None, "ppippp"),
+    "pymk_completed": (None, "ipipp" + "pppp" + "ppp"),
+    "pymk_ra_guesses": (None, "ipppppppp" + "p"),
 }
 
 
@@ -378,3 +380,85 @@ def lookup(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndar
     indptr, indices = _i64(matrix.indptr), np.ascontiguousarray(matrix.indices, dtype=np.int32)
     _LIB.pymk_lookup(_p(indptr), _p(indices), rows.shape[0], _p(rows), _p(cols), _p(out))
     return out
+
+
+def ra_guesses(adjacency: sp.csr_matrix, want: np.ndarray) -> sp.csr_matrix:
+    """0/1 CSR ``(n, n)``: row ``u`` holds ``u``'s ``want[u]`` best non-neighbours (not ``u``) by resource
+    allocation on the symmetric 0/1 ``adjacency``, ties to the lower index — the C form of
+    :func:`pymk.features.completion.guesses`."""
+    if _LIB is None:
+        raise RuntimeError("pymk.features._kernels is not built")
+    n = int(adjacency.shape[0])
+    indptr, indices = _i64(adjacency.indptr), np.ascontiguousarray(adjacency.indices, dtype=np.int32)
+    inv_deg = 1.0 / np.maximum(np.diff(indptr), 1).astype(np.float64)
+    want = _i64(np.maximum(want, 0))
+    slots = np.concatenate([[0], np.cumsum(want)]).astype(np.int64)
+    out = np.empty(int(slots[-1]), dtype=np.int32)
+    counts = np.empty(n, dtype=np.int64)
+    scratch, touched = np.zeros(n, dtype=np.float64), np.empty(n, dtype=np.int32)
+    _LIB.pymk_ra_guesses(
+        n,
+        _p(indptr),
+        _p(indices),
+        _p(inv_deg),
+        _p(want),
+        _p(slots),
+        _p(scratch),
+        _p(touched),
+        _p(out),
+        _p(counts),
+    )
+    keep = np.arange(out.shape[0]) - np.repeat(slots[:-1], want) < np.repeat(counts, want)
+    rows = np.repeat(np.arange(n, dtype=np.int64), counts)
+    return sp.csr_matrix((np.ones(rows.shape[0]), (rows, out[keep])), shape=(n, n))
+
+
+class WeightedPairs:
+    """``pymk_completed`` on one weighted symmetric graph: CSR ``graph`` ``(n, n)`` (its weights used;
+    indices sorted here if they are not) and ``inv_strength`` float ``(n,)``, one over each user's
+    weighted degree (:class:`pymk.features.completion.CompletedGraph`)."""
+
+    def __init__(self, graph: sp.csr_matrix, inv_strength: np.ndarray) -> None:
+        if _LIB is None:
+            raise RuntimeError("pymk.features._kernels is not built: reinstall pymk (pip install -e .)")
+        self.lib = _LIB
+        if not graph.has_sorted_indices:
+            graph = graph.sorted_indices()
+        self.n = int(graph.shape[0])
+        self.indptr = _i64(graph.indptr)
+        self.indices = np.ascontiguousarray(graph.indices, dtype=np.int32)
+        self.data = np.ascontiguousarray(graph.data, dtype=np.float64)
+        self.inv_strength = np.ascontiguousarray(inv_strength, dtype=np.float64)
+        self._scratch = _Scratch()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the loaded library and the threads' scratch."""
+        state = dict(self.__dict__)
+        del state["lib"], state["_scratch"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if _LIB is None:
+            raise RuntimeError("pymk.features._kernels is not built here: reinstall pymk")
+        self.__dict__.update(state, lib=_LIB, _scratch=_Scratch())
+
+    def at(self, users: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """float32 ``(m, 2)``: ``(sum_w D[u,w] D[w,c] inv_strength[w], sum_w D[u,w] D[w,c])`` of pairs
+        ``(users[rows[p]], cols[p])``, ``rows`` sorted."""
+        users, rows, cols = _i64(users), _i64(rows), _i64(cols)
+        out = np.empty((rows.shape[0], 2), dtype=np.float32)
+        self.lib.pymk_completed(
+            users.shape[0],
+            _p(users),
+            rows.shape[0],
+            _p(rows),
+            _p(cols),
+            _p(self.indptr),
+            _p(self.indices),
+            _p(self.data),
+            _p(self.inv_strength),
+            _p(self._scratch.get("completed", 2 * self.n, np.float64)),
+            _p(self._scratch.get("completed_touched", self.n, np.int32)),
+            _p(out),
+        )
+        return out

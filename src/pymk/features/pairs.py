@@ -9,7 +9,9 @@ The scores that only describe a pair are computed at the candidate pairs alone: 
 3 weighted ``1/sqrt(deg a * deg b)`` over their inner users), ``svd`` (dot product of spectral
 embeddings) and ``gnn`` (dot product of LightGCN embeddings trained on the snapshot graph; zeros when
 the scorer is built without an embedding config — with one, its dense row block also feeds the ``gnn``
-candidate source). :func:`pair_features` then builds one feature row per candidate pair. Everything
+candidate source) and ``ra_done`` / ``cn_done`` (resource allocation and common neighbours on the graph
+completed by every user's best ``ra`` guesses, :mod:`pymk.features.completion`). :func:`pair_features`
+then builds one feature row per candidate pair. Everything
 reads only the snapshot, so it inherits its point-in-time guarantee; a request for one user costs the
 same on a graph of a thousand users and of a million. Where the C kernels are built (any ``pip
 install``), :mod:`pymk.features.native` computes the same values without SciPy's per-call overheads.
@@ -25,6 +27,7 @@ import scipy.sparse as sp
 
 from pymk.embeddings.lightgcn import EmbeddingConfig
 from pymk.features import native
+from pymk.features.completion import COMPLETION_FEATURES, CompletedGraph, CompletionConfig
 from pymk.features.embedding import gnn_embedding, spectral_embedding
 from pymk.features.local_ppr import LocalPageRank
 from pymk.features.snapshot import USER_FEATURES, Snapshot
@@ -33,13 +36,17 @@ from pymk.features.snapshot import USER_FEATURES, Snapshot
 BLOCKS = ("cn", "aa", "ra", "wra", "l3", "svd", "gnn", "ppr")
 #: Query-user columns (of USER_FEATURES) repeated on each of its candidate rows.
 QUERY_FEATURES = ("deg", "rows", "win_0.1", "conn_0.3", "decay_0.05", "since_last", "age")
-PAIR_FEATURES: tuple[str, ...] = (
+#: The columns computed from the batch's blocks (in C where the kernels are built).
+LOCAL_FEATURES: tuple[str, ...] = (
     BLOCKS
     + tuple(f"{b}_rel" for b in BLOCKS)
     + ("jaccard", "cn_share", "cn_share_c", "hpi", "hdi")
     + tuple(f"c_{f}" for f in USER_FEATURES)
     + tuple(f"q_{f}" for f in QUERY_FEATURES)
 )
+#: Every pair feature, in order: the local ones, then the completed graph's
+#: (:mod:`pymk.features.completion`; zeros when the scorer has none).
+PAIR_FEATURES: tuple[str, ...] = LOCAL_FEATURES + COMPLETION_FEATURES
 _QUERY_COLS = np.array([USER_FEATURES.index(f) for f in QUERY_FEATURES])
 
 
@@ -89,7 +96,8 @@ class PairScorer:
     ``ppr_iterations`` steps (restart 0.15) of bounded-work PPR with ``ppr_tolerance``
     (:class:`~pymk.features.local_ppr.LocalPageRank`); ``gnn``: how to train the LightGCN embeddings
     behind the ``gnn`` block (``None``: the block is zeros); ``gnn_vectors``: embeddings trained before on
-    this same snapshot (a loaded model), used instead.
+    this same snapshot (a loaded model), used instead; ``completion``: how to complete the graph behind
+    ``ra_done`` / ``cn_done`` (``None``: those columns are zeros).
     """
 
     def __init__(
@@ -101,6 +109,7 @@ class PairScorer:
         embedding_dim: int = 32,
         gnn: EmbeddingConfig | None = None,
         gnn_vectors: np.ndarray | None = None,
+        completion: CompletionConfig | None = None,
     ) -> None:
         self.snap = snap
         adj = snap.adjacency
@@ -124,6 +133,8 @@ class PairScorer:
         self._ppr = LocalPageRank(
             adj, iterations=ppr_iterations, tolerance=ppr_tolerance, kernels=self.native
         )
+        #: The completed graph behind ``ra_done`` / ``cn_done``, or ``None``.
+        self.completed = None if completion is None else CompletedGraph(adj, completion)
 
     def blocks(self, users: np.ndarray) -> Blocks:
         """The :class:`Blocks` of ``users`` (int ``(b,)``).
@@ -237,6 +248,16 @@ class PairBatch:
 def pair_features(scorer: PairScorer, blocks: Blocks, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """float32 ``(m, len(PAIR_FEATURES))`` for pairs ``(blocks.users[rows], cols)`` (rows int ``(m,)``,
     sorted)."""
+    local = local_features(scorer, blocks, rows, cols)
+    if scorer.completed is None:
+        far = np.zeros((rows.shape[0], len(COMPLETION_FEATURES)), dtype=np.float32)
+    else:
+        far = scorer.completed.at(blocks.users, rows, cols)
+    return np.hstack([local, far])
+
+
+def local_features(scorer: PairScorer, blocks: Blocks, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """float32 ``(m, len(LOCAL_FEATURES))``: the block-based columns of :func:`pair_features`."""
     snap, users = scorer.snap, blocks.users
     m = rows.shape[0]
     if scorer.native is not None and blocks.shared is not None:
@@ -253,9 +274,9 @@ def pair_features(scorer: PairScorer, blocks: Blocks, rows: np.ndarray, cols: np
             blocks.rows["ppr"],
             snap.users,
             _QUERY_COLS,
-            len(PAIR_FEATURES),
+            len(LOCAL_FEATURES),
         )
-    out = np.empty((m, len(PAIR_FEATURES)), dtype=np.float32)
+    out = np.empty((m, len(LOCAL_FEATURES)), dtype=np.float32)
     for j, name in enumerate(BLOCKS):
         if name == "l3":
             out[:, j] = scorer.l3(blocks, rows, cols)

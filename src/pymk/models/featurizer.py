@@ -9,6 +9,7 @@ import numpy as np
 
 from pymk.candidates.sources import CandidateConfig, CandidateGenerator
 from pymk.embeddings.lightgcn import EmbeddingConfig
+from pymk.features.completion import CompletionConfig
 from pymk.features.pairs import PairBatch, PairScorer, pair_features
 from pymk.features.snapshot import Snapshot
 
@@ -26,6 +27,7 @@ class Featurizer:
         embedding_dim: int,
         gnn: EmbeddingConfig | None = None,
         gnn_vectors: np.ndarray | None = None,
+        completion: CompletionConfig | None = None,
     ) -> None:
         self.snap = snap
         self.scorer = PairScorer(
@@ -35,6 +37,7 @@ class Featurizer:
             embedding_dim=embedding_dim,
             gnn=gnn,
             gnn_vectors=gnn_vectors,
+            completion=completion,
         )
         self.generator = CandidateGenerator(snap, candidates, kernels=self.scorer.native)
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from pymk.candidates.sources import CandidateConfig
 from pymk.embeddings.lightgcn import EmbeddingConfig
+from pymk.features.completion import CompletionConfig
 from pymk.features.pairs import PAIR_FEATURES, PairBatch
 from pymk.features.rows import Rows
 from pymk.features.snapshot import build_snapshot
@@ -59,6 +60,10 @@ class PipelineConfig:
     #: simulator .121/.122, while sx-askubuntu's fit took 478 s against 81 s and scoring 159 s against 64 s.
     #: ``EmbeddingConfig(max_samples=2_000_000)`` is the setting measured there.
     gnn: EmbeddingConfig | None = None
+    #: The completed graph behind the ``ra_done`` / ``cn_done`` features (:mod:`pymk.features.completion`);
+    #: ``None`` leaves them zeros. Chosen on three validation folds inside the train window
+    #: (benchmarks/RESULTS.md): ego-Facebook recall@20 +.004/+.006/+.004, the timed sets flat on average.
+    completion: CompletionConfig | None = field(default_factory=CompletionConfig)
     batch: int = 128
     seed: int = 0
     #: Further objectives trained on the same examples; their per-user standardised scores are summed.
@@ -91,6 +96,7 @@ class PymkPipeline:
             embedding_dim=c.embedding_dim,
             gnn=c.gnn,
             gnn_vectors=gnn_vectors,
+            completion=c.completion,
         )
 
     def restore(self, rows: Rows, gnn_vectors: np.ndarray | None = None) -> None:

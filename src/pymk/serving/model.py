@@ -8,10 +8,11 @@ graph says must not be shown removed (:class:`GraphExclusions`) → the top ``k`
   (the first ranker's score drop without them, see ``_explain``), when it raised it at least as much as the
   mutual-connection family (cn, aa, ra, jaccard, ...: said by the count), reported as its share
   (0..1, two decimals) of all the positive evidence: ``close_in_graph`` (personalized PageRank, paths
-  of length 3), ``similar_network`` (spectral and graph-neural embeddings), ``recently_active`` (the
-  candidate's recent activity and new contacts), ``popular`` (the candidate's degree). The query
-  user's own features explain nothing about a candidate and are never named. Features are grouped by
-  name (:func:`reason_group`), so features added later fall into a group or none.
+  of length 3, resource allocation on the completed graph), ``similar_network`` (spectral and
+  graph-neural embeddings), ``recently_active`` (the candidate's recent activity and new contacts),
+  ``popular`` (the candidate's degree). The query user's own features explain nothing about a candidate
+  and are never named. Features are grouped by name (:func:`reason_group`), so features added later fall
+  into a group or none.
 
 Scores are relative within one list: ``0.5 + 0.5 * (s - min) / (max - min)`` over the user's ranked
 candidates (the best is 1.0). A user without candidates (cold start: no connection yet) gets the most
@@ -44,6 +45,8 @@ def reason_group(feature: str) -> str | None:
     base = feature.removesuffix("_rel")
     if base.startswith("c_"):
         return "popular" if base[2:] in ("deg", "pct_deg") else "recently_active"
+    if base.endswith("_done"):  # the completed graph (ra_done, cn_done): reach beyond mutual friends
+        return "close_in_graph"
     if base in _MUTUAL_FAMILY or base.startswith("cn_"):
         return MUTUAL
     if base in ("ppr", "l3"):
