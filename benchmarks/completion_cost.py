@@ -21,7 +21,6 @@ Both scorers must yield the same candidates and the same other columns (checked)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -32,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model_quality import datasets, ensure_simulation, test_split  # noqa: E402
-from native_kernels import native  # noqa: E402
+from native_kernels import native, write_results  # noqa: E402
 from pymk.candidates.sources import CandidateGenerator  # noqa: E402
 from pymk.features.completion import COMPLETION_FEATURES, CompletedGraph, CompletionConfig  # noqa: E402
 from pymk.features.pairs import PairScorer, pair_features  # noqa: E402
@@ -123,10 +122,7 @@ def main() -> int:
                     flush=True,
                 )
         results[name] = out
-    results["load_average_end"] = os.getloadavg()
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    write_results(results, args.json)
     return 0
 
 

@@ -71,6 +71,14 @@ def arms(snap: Snapshot) -> dict[str, tuple[PairScorer, CandidateGenerator]]:
     return out
 
 
+def write_results(results: dict[str, Any], path: Path) -> None:
+    """Add the load average at the end to ``results`` and write them to ``path`` as JSON."""
+    results["load_average_end"] = os.getloadavg()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--datasets", default="sx-askubuntu,sim-20k,ego-Facebook")
@@ -112,10 +120,7 @@ def main() -> int:
                 f"{med['native']:7.3f} ms/user  ratio {ratio:5.2f}  (medians of {args.rounds})",
                 flush=True,
             )
-    results["load_average_end"] = os.getloadavg()
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    write_results(results, args.json)
     return 0
 
 

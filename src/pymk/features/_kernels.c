@@ -21,6 +21,17 @@ static int cmp_i32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Position of x in the sorted indices[lo..hi), or -1. */
+static inline int64_t find_sorted(const int32_t *indices, int64_t lo, int64_t hi, int32_t x) {
+    int64_t end = hi;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (indices[mid] < x) lo = mid + 1;
+        else hi = mid;
+    }
+    return (lo < end && indices[lo] == x) ? lo : -1;
+}
+
 /* Upper bound of the 2-hop row sizes of `users`: the sum of their neighbours' degrees. */
 int64_t pymk_two_hop_bound(int64_t b, const int64_t *users, const int64_t *indptr, const int32_t *indices) {
     int64_t total = 0;
@@ -181,13 +192,7 @@ void pymk_l3(int64_t b, const int64_t *two_indptr, const int32_t *two_indices, c
             } else { /* a hub candidate: look the (fewer) 2-hop users up in its sorted neighbours */
                 for (int64_t k = lo; k < hi; k++) {
                     int32_t z = two_indices[k];
-                    int64_t l = a, h = e;
-                    while (l < h) {
-                        int64_t mid = l + (h - l) / 2;
-                        if (indices[mid] < z) l = mid + 1;
-                        else h = mid;
-                    }
-                    if (l < e && indices[l] == z) s += scratch[z];
+                    if (find_sorted(indices, a, e, z) >= 0) s += scratch[z];
                 }
             }
             out[p] = (float)s;
@@ -318,13 +323,8 @@ void pymk_completed(int64_t b, const int64_t *users, int64_t m, const int64_t *r
             } else {
                 for (int64_t k = lo; k < hi; k++) {
                     int32_t w = indices[k];
-                    int64_t l = a, h = e;
-                    while (l < h) {
-                        int64_t mid = l + (h - l) / 2;
-                        if (indices[mid] < w) l = mid + 1;
-                        else h = mid;
-                    }
-                    if (l < e && indices[l] == w) {
+                    int64_t l = find_sorted(indices, a, e, w);
+                    if (l >= 0) {
                         double x = data[k] * data[l];
                         cn += x;
                         ra += x * inv_strength[w];
@@ -345,16 +345,7 @@ void pymk_completed(int64_t b, const int64_t *users, int64_t m, const int64_t *r
 /* Position of each pair (rows[p], cols[p]) in CSR rows (indptr, indices; sorted), or -1 if absent. */
 void pymk_lookup(const int64_t *indptr, const int32_t *indices, int64_t m, const int64_t *rows,
                  const int64_t *cols, int64_t *out) {
-    for (int64_t p = 0; p < m; p++) {
-        int64_t lo = indptr[rows[p]], hi = indptr[rows[p] + 1];
-        int32_t c = (int32_t)cols[p];
-        while (lo < hi) {
-            int64_t mid = lo + (hi - lo) / 2;
-            if (indices[mid] < c) lo = mid + 1;
-            else hi = mid;
-        }
-        out[p] = (lo < indptr[rows[p] + 1] && indices[lo] == c) ? lo : -1;
-    }
+    for (int64_t p = 0; p < m; p++) out[p] = find_sorted(indices, indptr[rows[p]], indptr[rows[p] + 1], (int32_t)cols[p]);
 }
 
 typedef struct {

@@ -98,7 +98,30 @@ class _Scratch(threading.local):
         return a
 
 
-class GraphKernels:
+class _Kernels:
+    """Base of the classes that call the library: holds it and the threads' scratch, and is pickled
+    without them (batch workers, Ray actors)."""
+
+    lib: ctypes.CDLL
+    _scratch: _Scratch
+
+    def _attach(self) -> None:
+        if _LIB is None:
+            raise RuntimeError("pymk.features._kernels is not built: reinstall pymk (pip install -e .)")
+        self.lib = _LIB
+        self._scratch = _Scratch()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["lib"], state["_scratch"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._attach()
+
+
+class GraphKernels(_Kernels):
     """The kernels of one symmetric graph (see the module docstring).
 
     ``adjacency``: CSR ``(n, n)`` (values ignored); ``weighted``: the pair weights on the same pattern
@@ -106,9 +129,7 @@ class GraphKernels:
     """
 
     def __init__(self, adjacency: Any, weighted: Any, degree: np.ndarray) -> None:
-        if _LIB is None:
-            raise RuntimeError("pymk.features._kernels is not built: reinstall pymk (pip install -e .)")
-        self.lib = _LIB
+        self._attach()
         if not (adjacency.has_sorted_indices and weighted.has_sorted_indices):
             adjacency, weighted = adjacency.sorted_indices(), weighted.sorted_indices()
         self.n = int(adjacency.shape[0])
@@ -128,18 +149,6 @@ class GraphKernels:
         self.inv_sqrtdeg = 1.0 / np.sqrt(np.maximum(deg, 1.0))
         self.degree32 = degree.astype(np.float32)
         self.hub, self.hub_bits = _hub_bitsets(self.indptr, self.indices, self.n)
-        self._scratch = _Scratch()
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickled without the loaded library and the threads' scratch (batch workers, Ray actors)."""
-        state = dict(self.__dict__)
-        del state["lib"], state["_scratch"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if _LIB is None:
-            raise RuntimeError("pymk.features._kernels is not built here: reinstall pymk")
-        self.__dict__.update(state, lib=_LIB, _scratch=_Scratch())
 
     def neighbourhood(self, users: np.ndarray) -> tuple[sp.csr_matrix, dict[str, np.ndarray]]:
         """The 2-hop rows of ``users``: a float32 CSR pattern ``(b, n)`` (data: ``cn``) and the data arrays
@@ -413,15 +422,13 @@ def ra_guesses(adjacency: sp.csr_matrix, want: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(rows.shape[0]), (rows, out[keep])), shape=(n, n))
 
 
-class WeightedPairs:
+class WeightedPairs(_Kernels):
     """``pymk_completed`` on one weighted symmetric graph: CSR ``graph`` ``(n, n)`` (its weights used;
     indices sorted here if they are not) and ``inv_strength`` float ``(n,)``, one over each user's
     weighted degree (:class:`pymk.features.completion.CompletedGraph`)."""
 
     def __init__(self, graph: sp.csr_matrix, inv_strength: np.ndarray) -> None:
-        if _LIB is None:
-            raise RuntimeError("pymk.features._kernels is not built: reinstall pymk (pip install -e .)")
-        self.lib = _LIB
+        self._attach()
         if not graph.has_sorted_indices:
             graph = graph.sorted_indices()
         self.n = int(graph.shape[0])
@@ -429,18 +436,6 @@ class WeightedPairs:
         self.indices = np.ascontiguousarray(graph.indices, dtype=np.int32)
         self.data = np.ascontiguousarray(graph.data, dtype=np.float64)
         self.inv_strength = np.ascontiguousarray(inv_strength, dtype=np.float64)
-        self._scratch = _Scratch()
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickled without the loaded library and the threads' scratch."""
-        state = dict(self.__dict__)
-        del state["lib"], state["_scratch"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if _LIB is None:
-            raise RuntimeError("pymk.features._kernels is not built here: reinstall pymk")
-        self.__dict__.update(state, lib=_LIB, _scratch=_Scratch())
 
     def at(self, users: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """float32 ``(m, 2)``: ``(sum_w D[u,w] D[w,c] inv_strength[w], sum_w D[u,w] D[w,c])`` of pairs
