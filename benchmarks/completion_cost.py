@@ -30,27 +30,12 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model_quality import datasets, ensure_simulation, test_split  # noqa: E402
-from native_kernels import native, write_results  # noqa: E402
+from native_kernels import end_of_train, featurize, native, write_results  # noqa: E402
 from pymk.candidates.sources import CandidateGenerator  # noqa: E402
 from pymk.features.completion import COMPLETION_FEATURES, CompletedGraph, CompletionConfig  # noqa: E402
-from pymk.features.pairs import PairScorer, pair_features  # noqa: E402
-from pymk.features.rows import Rows  # noqa: E402
-from pymk.features.snapshot import build_snapshot  # noqa: E402
-from pymk.io.formats import Format  # noqa: E402
+from pymk.features.pairs import PairScorer  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-
-
-def featurize(
-    scorer: PairScorer, generator: CandidateGenerator, users: np.ndarray
-) -> tuple[float, np.ndarray]:
-    """CPU seconds of one batch, and its feature rows."""
-    start = time.process_time()
-    blocks = scorer.blocks(users)
-    rows, cols = generator.generate(users, blocks)
-    features = pair_features(scorer, blocks, rows, cols)
-    return time.process_time() - start, features
 
 
 def main() -> int:
@@ -63,12 +48,7 @@ def main() -> int:
     results: dict[str, Any] = {"load_average_start": os.getloadavg()}
     k = len(COMPLETION_FEATURES)
     for name in args.datasets.split(","):
-        path, fmt = datasets()[name]
-        if fmt is Format.EVENTS_JSONL:
-            ensure_simulation(path)
-        split = test_split(path, fmt)
-        rows = Rows.from_split(split)
-        snap = build_snapshot(rows, rows.end_time())
+        split, snap = end_of_train(name)
         build: dict[str, list[float]] = {"native": [], "scipy": []}
         for _ in range(args.rounds):
             for arm in build:
@@ -106,7 +86,7 @@ def main() -> int:
                     users = users_all[r * size : (r + 1) * size]
                     got = {}
                     for arm, scorer in scorers.items():
-                        seconds, got[arm] = featurize(scorer, generator, users)
+                        seconds, _, got[arm] = featurize(scorer, generator, users)
                         ms[arm].append(1e3 * seconds / users.shape[0])
                     np.testing.assert_array_equal(got["with"][:, :-k], got["without"][:, :-k])
                 m = {arm: float(np.median(v)) for arm, v in ms.items()}

@@ -29,6 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model_quality import datasets, ensure_simulation, test_split  # noqa: E402
 from pymk.candidates.sources import CandidateGenerator  # noqa: E402
+from pymk.evaluation.protocol import Split  # noqa: E402
 from pymk.features.pairs import PairScorer, pair_features  # noqa: E402
 from pymk.features.rows import Rows  # noqa: E402
 from pymk.features.snapshot import Snapshot, build_snapshot  # noqa: E402
@@ -53,13 +54,24 @@ def native(on: bool) -> Iterator[None]:
 
 def featurize(
     scorer: PairScorer, generator: CandidateGenerator, users: np.ndarray
-) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
-    """CPU seconds of one batch, and its candidate pairs."""
+) -> tuple[float, tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """CPU seconds of one batch, its candidate pairs and their feature rows."""
     start = time.process_time()
     blocks = scorer.blocks(users)
     rows, cols = generator.generate(users, blocks)
-    pair_features(scorer, blocks, rows, cols)
-    return time.process_time() - start, (rows, cols)
+    features = pair_features(scorer, blocks, rows, cols)
+    return time.process_time() - start, (rows, cols), features
+
+
+def end_of_train(name: str) -> tuple[Split, Snapshot]:
+    """Data set ``name``'s §4 split (the simulator's stream generated first) and the snapshot at the end
+    of its train part."""
+    path, fmt = datasets()[name]
+    if fmt is Format.EVENTS_JSONL:
+        ensure_simulation(path)
+    split = test_split(path, fmt)
+    rows = Rows.from_split(split)
+    return split, build_snapshot(rows, rows.end_time())
 
 
 def arms(snap: Snapshot) -> dict[str, tuple[PairScorer, CandidateGenerator]]:
@@ -88,12 +100,7 @@ def main() -> int:
     args = parser.parse_args()
     results: dict[str, Any] = {"load_average_start": os.getloadavg()}
     for name in args.datasets.split(","):
-        path, fmt = datasets()[name]
-        if fmt is Format.EVENTS_JSONL:
-            ensure_simulation(path)
-        split = test_split(path, fmt)
-        rows = Rows.from_split(split)
-        snap = build_snapshot(rows, rows.end_time())
+        split, snap = end_of_train(name)
         both = arms(snap)
         assert both["native"][0].native is not None, "the C kernels are not built: pip install -e ."
         results[name] = {"users": snap.n_users}
@@ -104,7 +111,7 @@ def main() -> int:
                 pairs = {}
                 for arm, (scorer, generator) in both.items():
                     with native(arm == "native"):
-                        seconds, pairs[arm] = featurize(scorer, generator, users)
+                        seconds, pairs[arm], _ = featurize(scorer, generator, users)
                     ms[arm].append(1e3 * seconds / users.shape[0])
                 for a, b in zip(pairs["scipy"], pairs["native"], strict=True):
                     np.testing.assert_array_equal(a, b)

@@ -10,11 +10,12 @@ max(G, G^T)``:
   graph, ``strength`` its weighted degree);
 - ``cn_done[u, c] = sum_w done[u, w] * done[w, c]`` (weighted common neighbours).
 
-Chosen on validation inside the train window (``benchmarks/feature_trials.py --trials completion`` at
-``--depth`` 1, 2 and 3; benchmarks/RESULTS.md): it lifted ego-Facebook's recall@20 on all three folds
-(+.004, +.006, +.004) and left the timed sets where they were on average. The guesses need every user's
-``ra`` row once per snapshot; the pair values cost the candidates' completed degrees. Everything reads
-only the snapshot's graph, so the point-in-time guarantee carries over.
+Chosen on validation inside the train window (a trial of ``benchmarks/feature_trials.py`` at ``--depth``
+1, 2 and 3, then ``benchmarks/pipeline_variants.py``; benchmarks/RESULTS.md): it lifted ego-Facebook's
+recall@20 on all three folds (+.004, +.006, +.004) and left the timed sets where they were on average.
+The guesses need every user's ``ra`` row once per snapshot; the pair values cost the candidates'
+completed degrees. Everything reads only the snapshot's graph, so the point-in-time guarantee carries
+over.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ class CompletedGraph:
     def __init__(self, adjacency: sp.spmatrix, config: CompletionConfig | None = None) -> None:
         config = config or CompletionConfig()
         adj = sp.csr_matrix(adjacency, dtype=np.float64)
-        n = adj.shape[0]
         degree = np.diff(adj.indptr).astype(np.float64)
         want = np.ceil(config.share * degree).astype(np.int64)
         guess = native.ra_guesses(adj, want) if native.available() else guesses(adj, want, config.batch)
@@ -58,9 +58,6 @@ class CompletedGraph:
         #: float64 CSR ``(n, n)``: the completed graph (sorted indices), and one over its weighted degrees.
         self.done = done
         self.inv_strength = 1.0 / np.maximum(strength, 1e-12)
-        self.n_users = n
-        #: How many edges were guessed (before symmetrising), for logs and tests.
-        self.guessed = int(guess.nnz)
         self._native = native.WeightedPairs(done, self.inv_strength) if native.available() else None
 
     def at(self, users: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
