@@ -6,7 +6,9 @@ For each data set: the §4 split, every model through ``pymk.evaluation.runner.e
 machinery of ``pymk evaluate``), recall@10/20/50, ndcg@20, fit and score seconds, pymk's ratio to the best
 baseline (by recall@20, and by ndcg@20), and each candidate source's reach on the test truth (share of
 truth pairs inside that source's candidates, and inside their union). The simulator's data (20,000 users,
-seed 0) are generated under ``benchmarks/out/`` on first use. Writes ``benchmarks/out/model_quality.json``.
+seed 0) are generated under ``benchmarks/out/`` on first use; ``--datasets sim-5k-s3,sim-50k-s4`` (any
+``sim-<thousands>k-s<seed>``) adds simulations of other sizes and seeds — data no choice was made on.
+Writes ``benchmarks/out/model_quality.json``.
 ``--models ...,pymk-nognn`` adds the GNN ablation (the same pipeline without LightGCN embeddings: no
 ``gnn`` feature, no ``gnn`` candidate source).
 Ranker choices come from validation inside the train window; the test part is only reported.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -51,9 +54,20 @@ def datasets() -> dict[str, tuple[Path, Format]]:
     }
 
 
+def simulation(name: str) -> tuple[int, int] | None:
+    """``(users, seed)`` of a simulator data set named ``sim-<thousands>k-s<seed>``; None for other names."""
+    found = re.fullmatch(r"sim-(\d+)k-s(\d+)", name)
+    return (int(found[1]) * 1000, int(found[2])) if found else None
+
+
 def dataset_file(name: str) -> tuple[Path, Format] | None:
     """Data set ``name``'s file and format (the simulator's generated first), or None (with a note) when
     the file is missing."""
+    sim = simulation(name)
+    if sim is not None:
+        path = HERE / "out" / f"{name}.jsonl"
+        ensure_simulation(path, *sim)
+        return path, Format.EVENTS_JSONL
     path, fmt = datasets()[name]
     if fmt is Format.EVENTS_JSONL:
         ensure_simulation(path)
@@ -63,11 +77,12 @@ def dataset_file(name: str) -> tuple[Path, Format] | None:
     return path, fmt
 
 
-def ensure_simulation(path: Path) -> None:
-    """Generate the simulator's 20,000-user stream (default seed) at ``path`` unless it exists."""
+def ensure_simulation(path: Path, users: int = 20_000, seed: int = 0) -> None:
+    """Generate the simulator's stream of ``users`` users (seed ``seed``) at ``path`` unless it exists."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [str(Path(sys.executable).parent / "pymk"), "simulate", "--users", "20000", "--out", str(path)]
+        pymk = str(Path(sys.executable).parent / "pymk")
+        cmd = [pymk, "simulate", "--users", str(users), "--seed", str(seed), "--out", str(path)]
         subprocess.run(cmd, check=True)
 
 
