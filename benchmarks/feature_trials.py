@@ -26,10 +26,11 @@ query users with the §4 metrics — the default pipeline first, for the baselin
   operational time on data whose rate changes.
 
 The ``completion`` trial that was measured here (resource allocation on the graph completed by every
-user's best ``ra`` guesses) is now part of the pipeline (:mod:`pymk.features.completion`); its old
-figures are in benchmarks/RESULTS.md. A trial's columns are computed from the snapshot alone, so they
-keep its point-in-time guarantee. Prints recall@20 / ndcg@20 per trial and seed and their means; writes
-``benchmarks/out/feature_trials.json``.
+user's best ``ra`` guesses) and the ``centrality`` trial (each side's k-core number, PageRank and mean
+neighbour degree) are now part of the pipeline (:mod:`pymk.features.completion`,
+:mod:`pymk.features.centrality`); their figures are in benchmarks/RESULTS.md. A trial's columns are
+computed from the snapshot alone, so they keep its point-in-time guarantee. Prints recall@20 / ndcg@20
+per trial and seed and their means; writes ``benchmarks/out/feature_trials.json``.
 """
 
 from __future__ import annotations
@@ -236,17 +237,11 @@ def trial_pipeline(name: str) -> type[PymkPipeline]:
                 self.ranker = self.rankers[0]
 
         def _featurizer(self, rows: Rows, t: float, gnn_vectors: np.ndarray | None = None) -> Featurizer:
-            c = self.config
-            options: dict[str, Any] = {
-                "ppr_iterations": c.ppr_iterations,
-                "ppr_tolerance": c.ppr_tolerance,
-                "embedding_dim": c.embedding_dim,
-                "gnn": c.gnn,
-                "gnn_vectors": gnn_vectors,
-            }
+            candidates = self.config.candidates
+            options = self.featurizer_options() | {"gnn_vectors": gnn_vectors}
             if trial is None:  # row_clock
-                return Featurizer(row_clock_snapshot(rows, t), c.candidates, **options)
-            return TrialFeaturizer(build_snapshot(rows, t), c.candidates, columns=trial[1], **options)
+                return Featurizer(row_clock_snapshot(rows, t), candidates, **options)
+            return TrialFeaturizer(build_snapshot(rows, t), candidates, columns=trial[1], **options)
 
     return Trial
 

@@ -23,7 +23,9 @@ def random_rows(seed: int, n_users: int = 40, m: int = 400, timed: bool = True) 
 
 def features_of(rows: Rows, t: float, users: np.ndarray) -> dict[str, np.ndarray]:
     snap = build_snapshot(rows, t)
-    scorer = PairScorer(snap, ppr_iterations=5, embedding_dim=4, completion=CompletionConfig())
+    scorer = PairScorer(
+        snap, ppr_iterations=5, embedding_dim=4, completion=CompletionConfig(), centrality=True
+    )
     blocks = scorer.blocks(users)
     r, c = np.nonzero(np.ones((users.shape[0], rows.n_users), dtype=bool))
     out = {name: blocks.dense(name) for name in ROW_BLOCKS}
@@ -31,6 +33,7 @@ def features_of(rows: Rows, t: float, users: np.ndarray) -> dict[str, np.ndarray
     out["users"] = snap.users
     out["adjacency"] = snap.adjacency.toarray()
     out["weighted"] = snap.weighted.toarray()
+    out["centrality"] = snap.centrality
     out["pairs"] = pair_features(scorer, blocks, r, c)
     return out
 

@@ -498,6 +498,44 @@ void pymk_pair_features(int64_t b, const int64_t *users, int64_t m, const int64_
     }
 }
 
+/* k-core numbers (Batagelj & Zaversnik 2003, O(edges)): users sit in bins by remaining degree; the one of
+ * least remaining degree is removed next, and each neighbour of larger remaining degree moves down one
+ * bin. deg: int64 (n), the degrees on entry and the core numbers on return (no self-loops); bins: int64
+ * (max_deg + 1); pos, vert: int64 (n) scratch. */
+void pymk_core_numbers(int64_t n, const int64_t *indptr, const int32_t *indices, int64_t max_deg, int64_t *deg,
+                       int64_t *bins, int64_t *pos, int64_t *vert) {
+    for (int64_t d = 0; d <= max_deg; d++) bins[d] = 0;
+    for (int64_t v = 0; v < n; v++) bins[deg[v]]++;
+    for (int64_t d = 0, start = 0; d <= max_deg; d++) {
+        int64_t count = bins[d];
+        bins[d] = start;
+        start += count;
+    }
+    for (int64_t v = 0; v < n; v++) {
+        pos[v] = bins[deg[v]]++;
+        vert[pos[v]] = v;
+    }
+    for (int64_t d = max_deg; d > 0; d--) bins[d] = bins[d - 1];
+    if (max_deg >= 0) bins[0] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = vert[i];
+        for (int64_t p = indptr[v]; p < indptr[v + 1]; p++) {
+            int64_t u = indices[p];
+            if (deg[u] > deg[v]) {
+                int64_t du = deg[u], pu = pos[u], first = bins[du], w = vert[first];
+                if (u != w) {
+                    pos[u] = first;
+                    vert[pu] = w;
+                    pos[w] = pu;
+                    vert[first] = u;
+                }
+                bins[du]++;
+                deg[u]--;
+            }
+        }
+    }
+}
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "_kernels",

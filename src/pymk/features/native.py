@@ -45,6 +45,7 @@ _SIGNATURES: dict[str, tuple[Any, str]] = {
     "pymk_lookup": (None, "ppippp"),
     "pymk_completed": (None, "ipipp" + "pppp" + "ppp"),
     "pymk_ra_guesses": (None, "ipppppppp" + "p"),
+    "pymk_core_numbers": (None, "ippi" + "pppp"),
 }
 
 
@@ -389,6 +390,21 @@ def lookup(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndar
     indptr, indices = _i64(matrix.indptr), np.ascontiguousarray(matrix.indices, dtype=np.int32)
     _LIB.pymk_lookup(_p(indptr), _p(indices), rows.shape[0], _p(rows), _p(cols), _p(out))
     return out
+
+
+def core_numbers(adjacency: sp.csr_matrix) -> np.ndarray:
+    """int64 ``(n,)``: k-core numbers of the symmetric ``adjacency`` (no self-loops) — the C form of
+    :func:`pymk.features.centrality.core_numbers`, linear in the edges."""
+    if _LIB is None:
+        raise RuntimeError("pymk.features._kernels is not built")
+    n = int(adjacency.shape[0])
+    indptr, indices = _i64(adjacency.indptr), np.ascontiguousarray(adjacency.indices, dtype=np.int32)
+    core = np.diff(indptr).astype(np.int64)
+    max_deg = int(core.max()) if n else 0
+    bins = np.empty(max_deg + 1, dtype=np.int64)
+    pos, vert = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    _LIB.pymk_core_numbers(n, _p(indptr), _p(indices), max_deg, _p(core), _p(bins), _p(pos), _p(vert))
+    return core
 
 
 def ra_guesses(adjacency: sp.csr_matrix, want: np.ndarray) -> sp.csr_matrix:

@@ -1,20 +1,21 @@
 """Pair features of (query user, candidate) on a :class:`~pymk.features.snapshot.Snapshot`.
 
-For a batch of query users the neighbourhood scores that pick candidates are computed as *sparse rows*
-over the users they reach (:class:`Blocks`), by sparse products whose cost follows the users' 2-hop
-neighbourhoods, not the size of the graph: ``cn`` (common neighbours), ``aa`` (Adamic-Adar), ``ra``
-(resource allocation), ``wra`` (resource allocation over *decayed* pair weights, so recent shared
-contacts count more) and ``ppr`` (bounded-work personalized PageRank, :mod:`pymk.features.local_ppr`).
-The scores that only describe a pair are computed at the candidate pairs alone: ``l3`` (paths of length
-3 weighted ``1/sqrt(deg a * deg b)`` over their inner users), ``svd`` (dot product of spectral
-embeddings) and ``gnn`` (dot product of LightGCN embeddings trained on the snapshot graph; zeros when
-the scorer is built without an embedding config — with one, its dense row block also feeds the ``gnn``
-candidate source) and ``ra_done`` / ``cn_done`` (resource allocation and common neighbours on the graph
-completed by every user's best ``ra`` guesses, :mod:`pymk.features.completion`). :func:`pair_features`
-then builds one feature row per candidate pair. Everything
-reads only the snapshot, so it inherits its point-in-time guarantee; a request for one user costs the
-same on a graph of a thousand users and of a million. Where the C kernels are built (any ``pip
-install``), :mod:`pymk.features.native` computes the same values without SciPy's per-call overheads.
+For a batch of query users the neighbourhood scores that pick candidates are computed as *sparse rows* over
+the users they reach (:class:`Blocks`), by sparse products whose cost follows the users' 2-hop neighbourhoods,
+not the size of the graph: ``cn`` (common neighbours), ``aa`` (Adamic-Adar), ``ra`` (resource allocation),
+``wra`` (resource allocation over *decayed* pair weights, so recent shared contacts count more) and ``ppr``
+(bounded-work personalized PageRank, :mod:`pymk.features.local_ppr`). The scores that only describe a pair are
+computed at the candidate pairs alone: ``l3`` (paths of length 3 weighted ``1/sqrt(deg a * deg b)`` over their
+inner users), ``svd`` (dot product of spectral embeddings) and ``gnn`` (dot product of LightGCN embeddings
+trained on the snapshot graph; zeros when the scorer is built without an embedding config — with one, its
+dense row block also feeds the ``gnn`` candidate source) and ``ra_done`` / ``cn_done`` (resource allocation
+and common neighbours on the graph completed by every user's best ``ra`` guesses,
+:mod:`pymk.features.completion`); both users' k-core number, PageRank and mean neighbour degree
+(:mod:`pymk.features.centrality`; zeros unless switched on) close the row. :func:`pair_features` then builds
+one feature row per candidate pair. Everything reads only the snapshot, so it inherits its point-in-time
+guarantee; a request for one user costs the same on a graph of a thousand users and of a million. Where the C
+kernels are built (any ``pip install``), :mod:`pymk.features.native` computes the same values without SciPy's
+per-call overheads.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import scipy.sparse as sp
 
 from pymk.embeddings.lightgcn import EmbeddingConfig
 from pymk.features import native
+from pymk.features.centrality import CENTRALITY_FEATURES, centrality_columns
 from pymk.features.completion import COMPLETION_FEATURES, CompletedGraph, CompletionConfig
 from pymk.features.embedding import gnn_embedding, spectral_embedding
 from pymk.features.local_ppr import LocalPageRank
@@ -45,8 +47,9 @@ LOCAL_FEATURES: tuple[str, ...] = (
     + tuple(f"q_{f}" for f in QUERY_FEATURES)
 )
 #: Every pair feature, in order: the local ones, then the completed graph's
-#: (:mod:`pymk.features.completion`; zeros when the scorer has none).
-PAIR_FEATURES: tuple[str, ...] = LOCAL_FEATURES + COMPLETION_FEATURES
+#: (:mod:`pymk.features.completion`; zeros when the scorer has none), then both users' place in the whole
+#: graph (:mod:`pymk.features.centrality`).
+PAIR_FEATURES: tuple[str, ...] = LOCAL_FEATURES + COMPLETION_FEATURES + CENTRALITY_FEATURES
 _QUERY_COLS = np.array([USER_FEATURES.index(f) for f in QUERY_FEATURES])
 
 
@@ -97,7 +100,8 @@ class PairScorer:
     (:class:`~pymk.features.local_ppr.LocalPageRank`); ``gnn``: how to train the LightGCN embeddings
     behind the ``gnn`` block (``None``: the block is zeros); ``gnn_vectors``: embeddings trained before on
     this same snapshot (a loaded model), used instead; ``completion``: how to complete the graph behind
-    ``ra_done`` / ``cn_done`` (``None``: those columns are zeros).
+    ``ra_done`` / ``cn_done`` (``None``: those columns are zeros); ``centrality``: whether to fill both
+    users' centrality columns (else zeros).
     """
 
     def __init__(
@@ -110,6 +114,7 @@ class PairScorer:
         gnn: EmbeddingConfig | None = None,
         gnn_vectors: np.ndarray | None = None,
         completion: CompletionConfig | None = None,
+        centrality: bool = False,
     ) -> None:
         self.snap = snap
         adj = snap.adjacency
@@ -135,6 +140,8 @@ class PairScorer:
         )
         #: The completed graph behind ``ra_done`` / ``cn_done``, or ``None``.
         self.completed = None if completion is None else CompletedGraph(adj, completion)
+        #: Whether the centrality columns are filled (:mod:`pymk.features.centrality`); else zeros.
+        self.centrality = centrality
 
     def blocks(self, users: np.ndarray) -> Blocks:
         """The :class:`Blocks` of ``users`` (int ``(b,)``).
@@ -253,7 +260,11 @@ def pair_features(scorer: PairScorer, blocks: Blocks, rows: np.ndarray, cols: np
         far = np.zeros((rows.shape[0], len(COMPLETION_FEATURES)), dtype=np.float32)
     else:
         far = scorer.completed.at(blocks.users, rows, cols)
-    return np.hstack([local, far])
+    if scorer.centrality:
+        place = centrality_columns(scorer.snap.centrality, blocks.users[rows], cols)
+    else:
+        place = np.zeros((rows.shape[0], len(CENTRALITY_FEATURES)), dtype=np.float32)
+    return np.hstack([local, far, place])
 
 
 def local_features(scorer: PairScorer, blocks: Blocks, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

