@@ -47,7 +47,7 @@ import scipy.sparse as sp
 from model_validation import add_depth_argument
 from pymk.candidates.sources import CandidateConfig
 from pymk.evaluation.protocol import Split
-from pymk.features.pairs import PAIR_FEATURES, PairBatch
+from pymk.features.pairs import PairBatch, pair_feature_names
 from pymk.features.rows import Rows
 from pymk.features.snapshot import Snapshot, build_snapshot
 from pymk.models.featurizer import Featurizer
@@ -232,7 +232,7 @@ def trial_pipeline(name: str) -> type[PymkPipeline]:
         def __init__(self, config: PipelineConfig | None = None) -> None:
             super().__init__(config)
             if trial is not None:
-                names = PAIR_FEATURES + trial[0]
+                names = pair_feature_names(self.config.centrality) + trial[0]
                 self.rankers = [Ranker(names, r.config) for r in self.rankers]
                 self.ranker = self.rankers[0]
 

@@ -17,7 +17,7 @@ from pymk.features.centrality import (
     pagerank,
     user_centrality,
 )
-from pymk.features.pairs import PAIR_FEATURES, PairScorer, pair_features
+from pymk.features.pairs import PAIR_FEATURES, PairScorer, pair_feature_names, pair_features
 from pymk.serving.model import reason_group
 
 pytestmark = pytest.mark.unit
@@ -67,17 +67,19 @@ def test_pair_rows_end_with_the_candidates_then_the_query_users_values() -> None
     rows = np.sort(rng.integers(0, users.shape[0], 300))
     cols = rng.integers(0, snap.n_users, 300)
     full = pair_features(scorer, blocks, rows, cols)
-    k = len(CENTRALITY_FEATURES)
-    assert PAIR_FEATURES[-k:] == CENTRALITY_FEATURES and full.shape == (300, len(PAIR_FEATURES))
+    names = scorer.feature_names
+    assert names == pair_feature_names(True) == PAIR_FEATURES + CENTRALITY_FEATURES
+    assert full.shape == (300, len(names))
     values = snap.centrality
     assert not values.flags.writeable
+    k = len(CENTRALITY_FEATURES)
     np.testing.assert_array_equal(full[:, -k:], centrality_columns(values, users[rows], cols))
-    off = pair_features(PairScorer(snap), blocks, rows, cols)  # off by default
-    np.testing.assert_array_equal(off[:, :-k], full[:, :-k])
-    assert not off[:, -k:].any()
     core = CENTRALITY.index("core")
-    np.testing.assert_array_equal(full[:, PAIR_FEATURES.index("c_core")], values[cols, core])
-    np.testing.assert_array_equal(full[:, PAIR_FEATURES.index("q_core")], values[users[rows], core])
+    np.testing.assert_array_equal(full[:, names.index("c_core")], values[cols, core])
+    np.testing.assert_array_equal(full[:, names.index("q_core")], values[users[rows], core])
+    off = PairScorer(snap)  # off by default: the row without them, otherwise the same
+    assert off.feature_names == PAIR_FEATURES
+    np.testing.assert_array_equal(pair_features(off, blocks, rows, cols), full[:, :-k])
 
 
 def test_candidate_centrality_explains_as_popular_and_the_query_side_not_at_all() -> None:

@@ -12,7 +12,7 @@ from test_sparse_blocks import snapshot
 
 from pymk.features import native
 from pymk.features.completion import COMPLETION_FEATURES, CompletedGraph, CompletionConfig, guesses
-from pymk.features.pairs import LOCAL_FEATURES, PAIR_FEATURES, PairScorer, pair_features
+from pymk.features.pairs import PAIR_FEATURES, PairScorer, pair_features
 
 pytestmark = pytest.mark.unit
 
@@ -94,7 +94,7 @@ def test_hub_candidates_take_the_lookup_path_and_agree(monkeypatch: pytest.Monke
     assert fast[0, 1] > 0
 
 
-def test_pair_features_carry_the_completed_graphs_columns_after_the_local_ones() -> None:
+def test_pair_features_end_with_the_completed_graphs_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     snap = snapshot(4, n=150, m=1200)
     users = np.flatnonzero(snap.known)[::4]
     with_it = PairScorer(snap, completion=CompletionConfig())
@@ -104,13 +104,11 @@ def test_pair_features_carry_the_completed_graphs_columns_after_the_local_ones()
     rows = np.sort(rng.integers(0, users.shape[0], 500))
     cols = rng.integers(0, snap.n_users, 500)
     full, bare = pair_features(with_it, blocks, rows, cols), pair_features(without, blocks, rows, cols)
-    done = slice(len(LOCAL_FEATURES), len(LOCAL_FEATURES) + len(COMPLETION_FEATURES))
-    assert full.shape == (500, len(PAIR_FEATURES)) and PAIR_FEATURES[done] == COMPLETION_FEATURES
-    others = np.ones(len(PAIR_FEATURES), dtype=bool)
-    others[done] = False
-    np.testing.assert_array_equal(full[:, others], bare[:, others])
+    k = len(COMPLETION_FEATURES)
+    assert full.shape == (500, len(PAIR_FEATURES)) and PAIR_FEATURES[-k:] == COMPLETION_FEATURES
+    np.testing.assert_array_equal(full[:, :-k], bare[:, :-k])
     assert with_it.completed is not None
-    np.testing.assert_array_equal(full[:, done], with_it.completed.at(users, rows, cols))
-    assert not bare[:, done].any()
+    np.testing.assert_array_equal(full[:, -k:], with_it.completed.at(users, rows, cols))
+    assert not bare[:, -k:].any()
     copy = pickle.loads(pickle.dumps(with_it.completed))  # batch workers receive it pickled
-    np.testing.assert_array_equal(copy.at(users, rows, cols), full[:, done])
+    np.testing.assert_array_equal(copy.at(users, rows, cols), full[:, -k:])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from pymk.candidates.sources import CandidateConfig
+from pymk.features.centrality import CENTRALITY_FEATURES
 from pymk.features.pairs import PAIR_FEATURES, PairScorer, pair_features
 from pymk.features.rows import Rows
 from pymk.features.snapshot import build_snapshot
@@ -78,6 +79,21 @@ def test_save_load_gives_the_same_scores_and_reasons(
     reasons = loaded.reasons(pb.features[:5], top=3)
     assert len(reasons) == 5 and all(len(r) <= 3 for r in reasons)
     assert all(name in PAIR_FEATURES and value > 0 for r in reasons for name, value in r)
+
+
+def test_centrality_switched_on_widens_the_rankers_rows_and_is_used() -> None:
+    rows = community_rows(1)
+    pipe = PymkPipeline(replace(SMALL, centrality=True))
+    pipe.fit(rows)
+    names = pipe.ranker.feature_names
+    assert names == PAIR_FEATURES + CENTRALITY_FEATURES
+    assert all(r.feature_names == names for r in pipe.rankers)
+    pb = pipe.pairs(np.arange(0, 120, 9))
+    assert pb.features.shape[1] == len(names)
+    assert np.isfinite(pipe.score(np.arange(0, 120, 9, dtype=np.int32))).all()
+    (booster,) = pipe.ranker.boosters[:1]
+    gains = dict(zip(names, booster.feature_importance("gain"), strict=True))
+    assert sum(gains[f] for f in CENTRALITY_FEATURES) > 0, "no tree splits on a centrality column"
 
 
 def test_an_added_mutual_friend_never_lowers_proximity_features() -> None:

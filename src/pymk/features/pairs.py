@@ -11,7 +11,7 @@ trained on the snapshot graph; zeros when the scorer is built without an embeddi
 dense row block also feeds the ``gnn`` candidate source) and ``ra_done`` / ``cn_done`` (resource allocation
 and common neighbours on the graph completed by every user's best ``ra`` guesses,
 :mod:`pymk.features.completion`); both users' k-core number, PageRank and mean neighbour degree
-(:mod:`pymk.features.centrality`; zeros unless switched on) close the row. :func:`pair_features` then builds
+(:mod:`pymk.features.centrality`, when switched on) close the row. :func:`pair_features` then builds
 one feature row per candidate pair. Everything reads only the snapshot, so it inherits its point-in-time
 guarantee; a request for one user costs the same on a graph of a thousand users and of a million. Where the C
 kernels are built (any ``pip install``), :mod:`pymk.features.native` computes the same values without SciPy's
@@ -46,10 +46,17 @@ LOCAL_FEATURES: tuple[str, ...] = (
     + tuple(f"c_{f}" for f in USER_FEATURES)
     + tuple(f"q_{f}" for f in QUERY_FEATURES)
 )
-#: Every pair feature, in order: the local ones, then the completed graph's
-#: (:mod:`pymk.features.completion`; zeros when the scorer has none), then both users' place in the whole
-#: graph (:mod:`pymk.features.centrality`).
-PAIR_FEATURES: tuple[str, ...] = LOCAL_FEATURES + COMPLETION_FEATURES + CENTRALITY_FEATURES
+#: Every pair feature of the default row, in order: the local ones, then the completed graph's
+#: (:mod:`pymk.features.completion`; zeros when the scorer has none).
+PAIR_FEATURES: tuple[str, ...] = LOCAL_FEATURES + COMPLETION_FEATURES
+
+
+def pair_feature_names(centrality: bool = False) -> tuple[str, ...]:
+    """The columns of :func:`pair_features`: :data:`PAIR_FEATURES`, then with ``centrality`` both users'
+    place in the whole graph (:data:`~pymk.features.centrality.CENTRALITY_FEATURES`)."""
+    return PAIR_FEATURES + (CENTRALITY_FEATURES if centrality else ())
+
+
 _QUERY_COLS = np.array([USER_FEATURES.index(f) for f in QUERY_FEATURES])
 
 
@@ -100,8 +107,8 @@ class PairScorer:
     (:class:`~pymk.features.local_ppr.LocalPageRank`); ``gnn``: how to train the LightGCN embeddings
     behind the ``gnn`` block (``None``: the block is zeros); ``gnn_vectors``: embeddings trained before on
     this same snapshot (a loaded model), used instead; ``completion``: how to complete the graph behind
-    ``ra_done`` / ``cn_done`` (``None``: those columns are zeros); ``centrality``: whether to fill both
-    users' centrality columns (else zeros).
+    ``ra_done`` / ``cn_done`` (``None``: those columns are zeros); ``centrality``: whether rows end with
+    both users' centrality columns (:func:`pair_feature_names`).
     """
 
     def __init__(
@@ -140,8 +147,10 @@ class PairScorer:
         )
         #: The completed graph behind ``ra_done`` / ``cn_done``, or ``None``.
         self.completed = None if completion is None else CompletedGraph(adj, completion)
-        #: Whether the centrality columns are filled (:mod:`pymk.features.centrality`); else zeros.
+        #: Whether rows end with the centrality columns (:mod:`pymk.features.centrality`).
         self.centrality = centrality
+        #: The names of the columns :func:`pair_features` gives on this scorer.
+        self.feature_names = pair_feature_names(centrality)
 
     def blocks(self, users: np.ndarray) -> Blocks:
         """The :class:`Blocks` of ``users`` (int ``(b,)``).
@@ -253,18 +262,17 @@ class PairBatch:
 
 
 def pair_features(scorer: PairScorer, blocks: Blocks, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """float32 ``(m, len(PAIR_FEATURES))`` for pairs ``(blocks.users[rows], cols)`` (rows int ``(m,)``,
+    """float32 ``(m, len(scorer.feature_names))`` for pairs ``(blocks.users[rows], cols)`` (rows int ``(m,)``,
     sorted)."""
     local = local_features(scorer, blocks, rows, cols)
     if scorer.completed is None:
         far = np.zeros((rows.shape[0], len(COMPLETION_FEATURES)), dtype=np.float32)
     else:
         far = scorer.completed.at(blocks.users, rows, cols)
+    parts = [local, far]
     if scorer.centrality:
-        place = centrality_columns(scorer.snap.centrality, blocks.users[rows], cols)
-    else:
-        place = np.zeros((rows.shape[0], len(CENTRALITY_FEATURES)), dtype=np.float32)
-    return np.hstack([local, far, place])
+        parts.append(centrality_columns(scorer.snap.centrality, blocks.users[rows], cols))
+    return np.hstack(parts)
 
 
 def local_features(scorer: PairScorer, blocks: Blocks, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ import numpy as np
 from pymk.candidates.sources import CandidateConfig
 from pymk.embeddings.lightgcn import EmbeddingConfig
 from pymk.features.completion import CompletionConfig
-from pymk.features.pairs import PAIR_FEATURES, PairBatch
+from pymk.features.pairs import PAIR_FEATURES, PairBatch, pair_feature_names
 from pymk.features.rows import Rows
 from pymk.features.snapshot import build_snapshot
 from pymk.models.featurizer import Featurizer
@@ -66,7 +66,7 @@ class PipelineConfig:
     #: (benchmarks/RESULTS.md): ego-Facebook recall@20 +.004/+.006/+.004, the timed sets flat on average.
     completion: CompletionConfig | None = field(default_factory=CompletionConfig)
     #: Both users' k-core number, PageRank and mean neighbour degree as pair features
-    #: (:mod:`pymk.features.centrality`); ``False`` (the default) leaves them zeros. On three validation
+    #: (:mod:`pymk.features.centrality`); ``False`` (the default) leaves them out. On three validation
     #: folds inside the train window recall@20 moved CollegeMsg +.012/+.002/+.012, bitcoin-otc
     #: -.005/+.007/+.004, ego-Facebook -.000/+.002/-.001, sx-askubuntu -.001 (fold 1), but the test part,
     #: measured once with it on, fell on the timed sets (CollegeMsg recall@20 .1777 -> .1715, bitcoin-otc
@@ -87,9 +87,10 @@ class PymkPipeline:
 
     def __init__(self, config: PipelineConfig | None = None) -> None:
         self.config = config or PipelineConfig()
-        self.ranker = Ranker(PAIR_FEATURES, self.config.ranker)
+        names = pair_feature_names(self.config.centrality)
+        self.ranker = Ranker(names, self.config.ranker)
         self.rankers = [self.ranker] + [
-            Ranker(PAIR_FEATURES, replace(self.config.ranker, objective=o)) for o in self.config.ensemble
+            Ranker(names, replace(self.config.ranker, objective=o)) for o in self.config.ensemble
         ]
         self.featurizer: Featurizer | None = None
         self.validation: dict[str, int] = {}

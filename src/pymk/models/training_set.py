@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from pymk.features.pairs import PAIR_FEATURES
 from pymk.features.rows import Rows
 from pymk.features.snapshot import Snapshot
 from pymk.models.featurizer import Featurizer
@@ -64,7 +63,7 @@ def slice_examples(
         sizes = np.bincount(pb.rows[keep], minlength=pb.users.shape[0])
         groups.append(sizes[sizes > 0])
     if not feats:
-        width = len(PAIR_FEATURES)
+        width = len(featurizer.scorer.feature_names)
         return Examples(np.zeros((0, width), np.float32), np.zeros(0, np.int32), np.zeros(0, np.int64))
     return Examples(np.concatenate(feats), np.concatenate(labels), np.concatenate(groups).astype(np.int64))
 
