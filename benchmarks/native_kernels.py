@@ -27,13 +27,12 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model_quality import datasets, ensure_simulation, test_split  # noqa: E402
+from model_quality import dataset_file, test_split  # noqa: E402
 from pymk.candidates.sources import CandidateGenerator  # noqa: E402
 from pymk.evaluation.protocol import Split  # noqa: E402
 from pymk.features.pairs import PairScorer, pair_features  # noqa: E402
 from pymk.features.rows import Rows  # noqa: E402
 from pymk.features.snapshot import Snapshot, build_snapshot  # noqa: E402
-from pymk.io.formats import Format  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -66,10 +65,10 @@ def featurize(
 def end_of_train(name: str) -> tuple[Split, Snapshot]:
     """Data set ``name``'s §4 split (the simulator's stream generated first) and the snapshot at the end
     of its train part."""
-    path, fmt = datasets()[name]
-    if fmt is Format.EVENTS_JSONL:
-        ensure_simulation(path)
-    split = test_split(path, fmt)
+    found = dataset_file(name)
+    if found is None:
+        raise SystemExit(f"{name}: its data file is not here")
+    split = test_split(*found)
     rows = Rows.from_split(split)
     return split, build_snapshot(rows, rows.end_time())
 

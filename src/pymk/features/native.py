@@ -71,6 +71,13 @@ def _load() -> ctypes.CDLL | None:
 _LIB = _load()
 
 
+def _library() -> ctypes.CDLL:
+    """The loaded C kernels, or a RuntimeError saying how to build them."""
+    if _LIB is None:
+        raise RuntimeError("pymk.features._kernels is not built: reinstall pymk (pip install -e .)")
+    return _LIB
+
+
 def available() -> bool:
     """Is the C extension built and not switched off (``PYMK_NATIVE=0``)?"""
     return _LIB is not None and os.environ.get("PYMK_NATIVE", "1") != "0"
@@ -107,9 +114,7 @@ class _Kernels:
     _scratch: _Scratch
 
     def _attach(self) -> None:
-        if _LIB is None:
-            raise RuntimeError("pymk.features._kernels is not built: reinstall pymk (pip install -e .)")
-        self.lib = _LIB
+        self.lib = _library()
         self._scratch = _Scratch()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -383,27 +388,25 @@ def _hub_bitsets(indptr: np.ndarray, indices: np.ndarray, n: int) -> tuple[np.nd
 
 def lookup(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """int64 ``(m,)``: position of ``(rows[p], cols[p])`` in canonical CSR ``matrix`` (``-1``: absent)."""
-    if _LIB is None:
-        raise RuntimeError("pymk.features._kernels is not built")
+    lib = _library()
     rows, cols = _i64(rows), _i64(cols)
     out = np.empty(rows.shape[0], dtype=np.int64)
     indptr, indices = _i64(matrix.indptr), np.ascontiguousarray(matrix.indices, dtype=np.int32)
-    _LIB.pymk_lookup(_p(indptr), _p(indices), rows.shape[0], _p(rows), _p(cols), _p(out))
+    lib.pymk_lookup(_p(indptr), _p(indices), rows.shape[0], _p(rows), _p(cols), _p(out))
     return out
 
 
 def core_numbers(adjacency: sp.csr_matrix) -> np.ndarray:
     """int64 ``(n,)``: k-core numbers of the symmetric ``adjacency`` (no self-loops) — the C form of
     :func:`pymk.features.centrality.core_numbers`, linear in the edges."""
-    if _LIB is None:
-        raise RuntimeError("pymk.features._kernels is not built")
+    lib = _library()
     n = int(adjacency.shape[0])
     indptr, indices = _i64(adjacency.indptr), np.ascontiguousarray(adjacency.indices, dtype=np.int32)
     core = np.diff(indptr).astype(np.int64)
     max_deg = int(core.max()) if n else 0
     bins = np.empty(max_deg + 1, dtype=np.int64)
     pos, vert = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
-    _LIB.pymk_core_numbers(n, _p(indptr), _p(indices), max_deg, _p(core), _p(bins), _p(pos), _p(vert))
+    lib.pymk_core_numbers(n, _p(indptr), _p(indices), max_deg, _p(core), _p(bins), _p(pos), _p(vert))
     return core
 
 
@@ -411,8 +414,7 @@ def ra_guesses(adjacency: sp.csr_matrix, want: np.ndarray) -> sp.csr_matrix:
     """0/1 CSR ``(n, n)``: row ``u`` holds ``u``'s ``want[u]`` best non-neighbours (not ``u``) by resource
     allocation on the symmetric 0/1 ``adjacency``, ties to the lower index — the C form of
     :func:`pymk.features.completion.guesses`."""
-    if _LIB is None:
-        raise RuntimeError("pymk.features._kernels is not built")
+    lib = _library()
     n = int(adjacency.shape[0])
     indptr, indices = _i64(adjacency.indptr), np.ascontiguousarray(adjacency.indices, dtype=np.int32)
     inv_deg = 1.0 / np.maximum(np.diff(indptr), 1).astype(np.float64)
@@ -421,7 +423,7 @@ def ra_guesses(adjacency: sp.csr_matrix, want: np.ndarray) -> sp.csr_matrix:
     out = np.empty(int(slots[-1]), dtype=np.int32)
     counts = np.empty(n, dtype=np.int64)
     scratch, touched = np.zeros(n, dtype=np.float64), np.empty(n, dtype=np.int32)
-    _LIB.pymk_ra_guesses(
+    lib.pymk_ra_guesses(
         n,
         _p(indptr),
         _p(indices),
