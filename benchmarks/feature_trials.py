@@ -17,6 +17,11 @@ query users with the §4 metrics — the default pipeline first, for the baselin
 - ``distances``: subgraph-sketch counts (as BUDDY's) — the query user's neighbours at distance exactly 2
   from the candidate (``n12``) and the reverse (``n21``), each also over the owner's degree, and the users
   at distance 2 from both (``n22``); dense ``(n, n)`` products, so for the small sets only;
+- ``reciprocal``: the pair seen from the candidate's side too — the rank of the candidate among the
+  query user's ``ra`` scores over non-neighbours and the reverse, ``ra`` over each side's 20th best, and
+  Cannistraci-Hebb CH2-L2 (common neighbours weighted by their links inside the common neighbourhood
+  over their links outside it; Muscoloni et al.) with its share of the user's best; dense ``(n, n)``,
+  so for the small sets only;
 - ``retention``: how overdue each side is (time since its last row over its mean gap between rows) and
   its trend (activity in the last 5 % of the span over the last 30 %), for users who may be leaving;
   ``overdue``: the first two alone; ``overdue_open``: overdue-ness with the gap measured up to ``t``
@@ -139,6 +144,58 @@ def _distances() -> Columns:
     return names, tables
 
 
+def _reciprocal() -> Columns:
+    names = ("ra_rank_q", "ra_rank_c", "ra_over_k_q", "ra_over_k_c", "ch2", "ch2_rel")
+
+    def tables(snap: Snapshot) -> Any:
+        adj = sp.csr_matrix(snap.adjacency).toarray().astype(np.float32)
+        degree = adj.sum(1)
+        ra = adj @ (adj / np.maximum(degree, 1)[:, None])
+        ra[adj > 0] = 0.0
+        np.fill_diagonal(ra, 0.0)
+        ranked = -np.sort(-ra, axis=1)  # each row descending
+        kth = np.maximum(ranked[:, 19], 1e-9)
+
+        def rank(owner: np.ndarray, other: np.ndarray) -> np.ndarray:
+            """1 + how many of ``owner``'s ra scores beat the pair's (0 scores rank last)."""
+            out = np.empty(owner.shape[0], dtype=np.float32)
+            order = np.argsort(owner, kind="stable")
+            bounds = np.flatnonzero(np.diff(owner[order])) + 1
+            for idx in np.split(order, bounds):
+                o = owner[idx[0]]
+                out[idx] = 1 + np.searchsorted(-ranked[o], -ra[o, other[idx]], side="left")
+            return out
+
+        def ch2(users: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """Cannistraci-Hebb CH2-L2 (local-community paradigm) and its share of the user's best."""
+            score = np.zeros(users.shape[0], dtype=np.float32)
+            rel = np.zeros(users.shape[0], dtype=np.float32)
+            order = np.argsort(users, kind="stable")
+            bounds = np.flatnonzero(np.diff(users[order])) + 1
+            for idx in np.split(order, bounds):
+                u = users[idx[0]]
+                s = np.flatnonzero(adj[u])
+                if s.size == 0:
+                    continue
+                mv = adj[np.ix_(cols[idx], s)]  # candidate x u's neighbours: the common ones
+                inner = mv @ adj[np.ix_(s, s)]  # [v, z]: z's neighbours among the common ones
+                outer = np.maximum(degree[s][None, :] - inner - 2, 0)
+                got = (mv * (1 + inner) / (1 + outer)).sum(1)
+                score[idx] = got
+                rel[idx] = got / max(float(got.max()), 1e-9)
+            return score, rel
+
+        def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            pair = ra[users, cols]
+            c, r = ch2(users, cols)
+            out = [rank(users, cols), rank(cols, users), pair / kth[users], pair / kth[cols], c, r]
+            return np.stack(out, 1).astype(np.float32)
+
+        return columns
+
+    return names, tables
+
+
 def _per_user(names: tuple[str, ...], values: Any) -> Columns:
     """Trial columns from per-user values: ``values(snap)`` float ``(n, k)``, named ``names``; each
     pair gets the candidate's then the query user's value of every column, in turn
@@ -189,6 +246,7 @@ TRIALS: dict[str, Columns | None] = {
     "communities_fine": _communities((5.0, 20.0)),
     "embeddedness": _embeddedness(),
     "distances": _distances(),
+    "reciprocal": _reciprocal(),
     "retention": _retention(),
     "overdue": _retention(with_trend=False),
     "overdue_open": _overdue_open(),
