@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from pymk.candidates.ann import AnnConfig
 from pymk.candidates.sources import CandidateConfig, CandidateGenerator
 from pymk.evaluation.graph import TrainGraph
 from pymk.evaluation.ppr import PersonalizedPageRank
@@ -92,12 +93,17 @@ def test_friends_of_friends_are_the_best_valid_adamic_adar_scores() -> None:
             assert score[picked].min() >= np.delete(score, picked).max()
 
 
-def test_the_gnn_source_is_the_best_valid_embedding_scores() -> None:
+@pytest.mark.parametrize("exact_below", [20_000, 0], ids=["exact", "hnsw"])
+def test_the_gnn_source_is_the_best_valid_embedding_scores(exact_below: int) -> None:
+    # On 100 users the HNSW search (forced by exact_below=0) finds the exact answer too.
     snap = snapshot(6, n=100, m=600)
     vectors = np.random.default_rng(0).standard_normal((snap.n_users, 4)).astype(np.float32)
     users = np.flatnonzero(snap.known)[:10].astype(np.int64)
     scorer = PairScorer(snap, ppr_iterations=5, embedding_dim=4, gnn_vectors=vectors)
-    rows, cols = CandidateGenerator(snap, CandidateConfig(gnn=5)).sources(users, scorer.blocks(users))["gnn"]
+    config = CandidateConfig(gnn=5, ann=AnnConfig(exact_below=exact_below))
+    generator = CandidateGenerator(snap, config, vectors=vectors)
+    assert generator.index is not None and generator.index.exact == (exact_below > 0)
+    rows, cols = generator.sources(users, scorer.blocks(users))["gnn"]
     adj = snap.adjacency.toarray() > 0
     for i, u in enumerate(users):
         ok = snap.known & ~adj[u]

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from pipeline_helpers import FAST, TINY, community_rows, fit
 
+from pymk.candidates.ann import AnnConfig
 from pymk.features.pairs import PAIR_FEATURES
 from pymk.features.rows import Rows
 from pymk.models.bundle import load_bundle, save_bundle
@@ -84,13 +85,19 @@ def test_a_new_connection_leaves_both_lists(fitted: tuple[Rows, PymkPipeline]) -
     assert scores[0, c] < scores[0, sorted(cand_u)].min() and scores[1, u] < scores[1, sorted(cand_c)].min()
 
 
+@pytest.mark.parametrize("exact_below", [AnnConfig().exact_below, 0], ids=["exact", "hnsw"])
 def test_deterministic_given_a_seed_and_through_a_bundle(
-    fitted: tuple[Rows, PymkPipeline], tmp_path: Path
+    fitted: tuple[Rows, PymkPipeline], tmp_path: Path, exact_below: int
 ) -> None:
+    # Everything on, graph embeddings included; their candidate source searched exactly, or through
+    # the HNSW index (rebuilt from the bundle's vectors at load).
     rows, _ = fitted
-    pipe = fit(rows, TINY)  # everything on, graph embeddings included
+    config = replace(TINY, candidates=replace(TINY.candidates, ann=AnnConfig(exact_below=exact_below)))
+    pipe = fit(rows, config)
+    assert pipe.featurizer is not None and pipe.featurizer.generator.index is not None
+    assert pipe.featurizer.generator.index.exact == (exact_below > 0)
     scores = pipe.score(QUERY)
-    np.testing.assert_array_equal(fit(rows, TINY).score(QUERY), scores)
+    np.testing.assert_array_equal(fit(rows, config).score(QUERY), scores)
     save_bundle(pipe, tmp_path / "bundle", rows=rows)
     np.testing.assert_array_equal(load_bundle(tmp_path / "bundle").pipeline.score(QUERY), scores)
 

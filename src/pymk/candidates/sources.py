@@ -5,9 +5,9 @@ Sources (DESIGN §9 ``candidates/``):
 - ``fof``: friends-of-friends, the ``fof`` best by Adamic-Adar (mutual connections weighted by rarity);
 - ``ppr``: the ``ppr`` best by personalized PageRank (reaches beyond two hops);
 - ``gnn``: the ``gnn`` nearest by LightGCN embedding similarity (reaches users with no short path; none
-  when the scorer has no embeddings). The search is exact — one dense product per batch of query users,
-  the one block that is still dense over all users (LightGCN is off by default: see
-  :class:`~pymk.models.pipeline.PipelineConfig`); an ANN index is the way to take it to millions of users;
+  without embeddings — LightGCN is off by default: see :class:`~pymk.models.pipeline.PipelineConfig`).
+  An :class:`~pymk.candidates.ann.EmbeddingIndex` answers it: exact on small graphs, an HNSW index
+  (usearch) above :attr:`~pymk.candidates.ann.AnnConfig.exact_below` users;
 - ``active``: the ``active`` users with the highest decayed activity at ``t`` (same list for everyone);
 - ``popular``: the ``popular`` users of highest degree (cold-start backfill).
 
@@ -18,11 +18,12 @@ Every source is a set of pairs ``(row, column)``: the work per query user follow
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
+from pymk.candidates.ann import AnnConfig, EmbeddingIndex
 from pymk.features.native import GraphKernels
 from pymk.features.pairs import Blocks, sparse_at
 from pymk.features.snapshot import ACTIVITY, Snapshot
@@ -39,13 +40,19 @@ class CandidateConfig:
     gnn: int = 100
     active: int = 300
     popular: int = 100
+    #: How the ``gnn`` source searches the embedding space.
+    ann: AnnConfig = field(default_factory=AnnConfig)
 
 
 class CandidateGenerator:
     """Candidate sets for batches of query users of one snapshot."""
 
     def __init__(
-        self, snap: Snapshot, config: CandidateConfig | None = None, kernels: GraphKernels | None = None
+        self,
+        snap: Snapshot,
+        config: CandidateConfig | None = None,
+        kernels: GraphKernels | None = None,
+        vectors: np.ndarray | None = None,
     ) -> None:
         self.snap = snap
         self.config = config or CandidateConfig()
@@ -56,6 +63,10 @@ class CandidateGenerator:
         }
         #: The C kernels of the snapshot graph (:mod:`pymk.features.native`): :meth:`generate` in one call.
         self.kernels = kernels
+        #: The ``gnn`` source's index over the known users' embedding ``vectors`` (``None``: no source).
+        self.index = None
+        if vectors is not None and self.config.gnn > 0:
+            self.index = EmbeddingIndex(vectors, known, self.config.ann)
         self._shared = np.unique(np.concatenate(list(self._global.values())))
         self._known8 = known.astype(np.uint8)
 
@@ -72,8 +83,11 @@ class CandidateGenerator:
         out = {
             "fof": self._top_per_row(users, blocks.rows["aa"], self.config.fof),
             "ppr": self._top_per_row(users, blocks.rows["ppr"], self.config.ppr),
-            "gnn": self._top_dense(users, blocks.gnn, self.config.gnn),
         }
+        empty = np.zeros(0, dtype=np.int64)
+        out["gnn"] = (empty, empty)
+        if self.index is not None:
+            out["gnn"] = self.index.nearest(users, self.config.gnn, self.snap.adjacency[users])
         b = users.shape[0]
         for name, top in self._global.items():
             rows = np.repeat(np.arange(b, dtype=np.int64), top.shape[0])
@@ -84,7 +98,7 @@ class CandidateGenerator:
 
     def generate(self, users: np.ndarray, blocks: Blocks) -> tuple[np.ndarray, np.ndarray]:
         """Merged candidates as pairs ``(rows, cols)`` int64 ``(m,)``, sorted by row then column."""
-        if self.kernels is not None and (blocks.gnn is None or self.config.gnn == 0):
+        if self.kernels is not None and self.index is None:
             c = self.config
             return self.kernels.candidates(
                 users, self._known8, blocks.rows["aa"], c.fof, blocks.rows["ppr"], c.ppr, self._shared
@@ -106,27 +120,6 @@ class CandidateGenerator:
         top = rank < k
         n = np.int64(self.snap.n_users)
         return _split(np.sort(rows[top] * n + cols[top]), n)
-
-    def _top_dense(
-        self, users: np.ndarray, score: np.ndarray | None, k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_top_per_row` of a dense ``(b, n)`` block (``None``: no pairs); dense work, the opt-in
-        LightGCN path only."""
-        empty = np.zeros(0, dtype=np.int64)
-        if score is None or k == 0 or score.shape[1] == 0:
-            return empty, empty
-        b, n = score.shape
-        k = min(k, n)
-        ok = np.broadcast_to(self.snap.known, (b, n)).copy()
-        sub = self.snap.adjacency[users]
-        ok[np.repeat(np.arange(b), np.diff(sub.indptr)), sub.indices] = False
-        ok[np.arange(b), users] = False
-        masked = np.where(ok, score, 0.0)
-        top = np.argpartition(-masked, k - 1, axis=1)[:, :k]
-        rows = np.repeat(np.arange(b, dtype=np.int64), k)
-        cols = top.ravel().astype(np.int64)
-        keep = masked[rows, cols] > 0
-        return _split(np.sort(rows[keep] * np.int64(n) + cols[keep]), np.int64(n))
 
 
 def _split(keys: np.ndarray, n: np.int64) -> tuple[np.ndarray, np.ndarray]:

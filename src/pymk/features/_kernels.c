@@ -383,7 +383,7 @@ static int64_t top_of_row(int64_t lo, int64_t hi, const int32_t *indices, const 
     return np;
 }
 
-/* Merged candidates of each user (pymk.candidates.sources without the dense gnn source): the `k_fof` best
+/* Merged candidates of each user (pymk.candidates.sources without the gnn source): the `k_fof` best
  * of its `fof` row (Adamic-Adar), the `k_ppr` best of its `ppr` row, and the users of `global` (n_global)
  * that are valid for it; valid = known, not the user, not a neighbour. Output pairs sorted by row then
  * column. mark: uint8 (n) zero scratch; buf: (n) scored scratch (8 bytes each); picked: int32 (n). */
@@ -440,13 +440,13 @@ static inline float at(const int64_t *indptr, const int32_t *indices, const floa
 
 /* The feature rows of pymk.features.pairs.pair_features (same columns, same float32 arithmetic) for the
  * pairs (users[rows[p]], cols[p]), rows sorted. n_blocks = 8 scores in BLOCKS order: cn, aa, ra, wra from
- * the shared 2-hop pattern, l3 given, svd from `emb` (n x dim), gnn from `gnn` (b x n dense, or NULL:
+ * the shared 2-hop pattern, l3 given, svd from `emb` (n x dim), gnn from `gnn` (n x gdim, or NULL:
  * zeros), ppr from its rows. Then the 8 scores over the user's best, the 5 mutual-friend shares, the
  * candidate's `n_user` user features and the query user's `n_query` ones (columns `query_cols`). */
 void pymk_pair_features(int64_t b, const int64_t *users, int64_t m, const int64_t *rows, const int64_t *cols,
                         const int64_t *two_indptr, const int32_t *two_indices, const float *cn,
                         const float *aa, const float *ra, const float *wra, const float *l3, const float *emb,
-                        int64_t dim, const float *gnn, int64_t n, const int64_t *ppr_indptr,
+                        int64_t dim, const float *gnn, int64_t gdim, const int64_t *ppr_indptr,
                         const int32_t *ppr_indices, const float *ppr_data, const float *degree,
                         const float *user_features, int64_t n_user, const int64_t *query_cols,
                         int64_t n_query, int64_t width, float *out) {
@@ -455,7 +455,7 @@ void pymk_pair_features(int64_t b, const int64_t *users, int64_t m, const int64_
     for (int64_t i = 0; i < b; i++) {
         int64_t lo = p, u = users[i];
         float mx[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        const float *eu = emb + u * dim;
+        const float *eu = emb + u * dim, *gu = gnn ? gnn + u * gdim : NULL;
         for (; p < m && rows[p] == i; p++) {
             int32_t c = (int32_t)cols[p];
             float *o = out + p * width;
@@ -475,7 +475,12 @@ void pymk_pair_features(int64_t b, const int64_t *users, int64_t m, const int64_
             const float *ec = emb + (int64_t)c * dim;
             for (int64_t d = 0; d < dim; d++) s += (double)eu[d] * (double)ec[d];
             o[5] = (float)s;
-            o[6] = gnn ? gnn[i * n + c] : 0.0f;
+            double g = 0.0;
+            if (gnn) {
+                const float *gc = gnn + (int64_t)c * gdim;
+                for (int64_t d = 0; d < gdim; d++) g += (double)gu[d] * (double)gc[d];
+            }
+            o[6] = (float)g;
             o[7] = at(ppr_indptr, ppr_indices, ppr_data, i, c);
             for (int k = 0; k < K; k++)
                 if (o[k] > mx[k]) mx[k] = o[k];

@@ -264,7 +264,7 @@ class GraphKernels(_Kernels):
         """Merged candidate pairs ``(rows, cols)`` int64, sorted by row then column: per user the ``k_fof``
         best of its ``fof`` row, the ``k_ppr`` best of its ``ppr`` row (ties: lower column) and the users
         of ``shared`` (the same for everyone), each kept only when known, not the user and not a
-        neighbour (:class:`pymk.candidates.sources.CandidateGenerator` without its dense ``gnn`` source).
+        neighbour (:class:`pymk.candidates.sources.CandidateGenerator` without its ``gnn`` source).
         ``known``: uint8 ``(n,)``; ``fof``/``ppr``: canonical float32 CSR rows of ``users``."""
         users = _i64(users)
         b, s = users.shape[0], self._scratch
@@ -311,7 +311,7 @@ class GraphKernels(_Kernels):
         pattern: sp.csr_matrix,
         l3: np.ndarray,
         embedding: np.ndarray,
-        gnn: np.ndarray | None,
+        gnn_vectors: np.ndarray | None,
         ppr: sp.csr_matrix,
         user_features: np.ndarray,
         query_cols: np.ndarray,
@@ -319,13 +319,14 @@ class GraphKernels(_Kernels):
     ) -> np.ndarray:
         """float32 ``(m, width)``: the rows of :func:`pymk.features.pairs.pair_features` (see
         ``pymk_pair_features`` in ``_kernels.c`` for the columns); ``two_hop``/``pattern`` as from
-        :meth:`neighbourhood`, ``user_features`` float32 ``(n, f)``."""
+        :meth:`neighbourhood`, ``embedding`` and ``gnn_vectors`` (or ``None``: zeros) float32 ``(n, d)``,
+        ``user_features`` float32 ``(n, f)``."""
         # Every array handed to C is bound to a name here: a temporary converted inside the call's
         # argument list would be freed before the call (only its address would survive).
         users, rows, cols = _i64(users), _i64(rows), _i64(cols)
         out = np.empty((rows.shape[0], width), dtype=np.float32)
         emb = np.ascontiguousarray(embedding, dtype=np.float32)
-        dense = None if gnn is None else np.ascontiguousarray(gnn, dtype=np.float32)
+        gvec = None if gnn_vectors is None else np.ascontiguousarray(gnn_vectors, dtype=np.float32)
         query_cols = _i64(query_cols)
         two_indptr, two_indices = _i64(pattern.indptr), np.ascontiguousarray(pattern.indices, dtype=np.int32)
         l3 = np.ascontiguousarray(l3, dtype=np.float32)
@@ -344,8 +345,8 @@ class GraphKernels(_Kernels):
             _p(l3),
             _p(emb),
             emb.shape[1],
-            None if dense is None else _p(dense),
-            self.n,
+            None if gvec is None else _p(gvec),
+            0 if gvec is None else gvec.shape[1],
             _p(ppr_indptr),
             _p(ppr_indices),
             _p(ppr_data),

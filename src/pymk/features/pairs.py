@@ -7,9 +7,9 @@ not the size of the graph: ``cn`` (common neighbours), ``aa`` (Adamic-Adar), ``r
 (bounded-work personalized PageRank, :mod:`pymk.features.local_ppr`). The scores that only describe a pair are
 computed at the candidate pairs alone: ``l3`` (paths of length 3 weighted ``1/sqrt(deg a * deg b)`` over their
 inner users), ``svd`` (dot product of spectral embeddings) and ``gnn`` (dot product of LightGCN embeddings
-trained on the snapshot graph; zeros when the scorer is built without an embedding config — with one, its
-dense row block also feeds the ``gnn`` candidate source) and ``ra_done`` / ``cn_done`` (resource allocation
-and common neighbours on the graph completed by every user's best ``ra`` guesses,
+trained on the snapshot graph; zeros when the scorer is built without an embedding config — with one, the
+same vectors feed the ``gnn`` candidate source, :mod:`pymk.candidates.ann`) and ``ra_done`` / ``cn_done``
+(resource allocation and common neighbours on the graph completed by every user's best ``ra`` guesses,
 :mod:`pymk.features.completion`); both users' k-core number, PageRank and mean neighbour degree
 (:mod:`pymk.features.centrality`, when switched on) close the row. :func:`pair_features` then builds
 one feature row per candidate pair. Everything reads only the snapshot, so it inherits its point-in-time
@@ -66,37 +66,26 @@ class Blocks:
 
     ``rows[name]``: float32 CSR ``(b, n_users)`` for :data:`ROW_BLOCKS`, canonical (sorted, no duplicate
     entries); a user not reached has no entry (score 0). ``two_hop``: the length-2 path weights behind
-    ``l3``, same layout. ``gnn``: float32 ``(b, n_users)`` LightGCN similarities, or ``None`` without
-    embeddings.
+    ``l3``, same layout. (``l3``, ``svd`` and ``gnn`` are computed at candidate pairs only.)
     """
 
     users: np.ndarray
     rows: dict[str, sp.csr_matrix]
     two_hop: sp.csr_matrix
-    gnn: np.ndarray | None
     #: From the C kernels: the 2-hop pattern shared by cn/aa/ra/wra/two_hop, and their data arrays.
     shared: tuple[sp.csr_matrix, dict[str, np.ndarray]] | None = None
 
     def dense(self, name: str) -> np.ndarray:
         """float32 ``(b, n_users)`` of row block ``name`` (small graphs, tests)."""
-        if name == "gnn":
-            if self.gnn is None:
-                return np.zeros(self.two_hop.shape, dtype=np.float32)
-            return self.gnn
         out: np.ndarray = self.rows[name].toarray()
         return out
 
     def at(self, name: str, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """float32 ``(m,)``: row block ``name`` at pairs ``(users[rows], cols)``."""
-        if name == "gnn":
-            if self.gnn is None:
-                return np.zeros(rows.shape[0], dtype=np.float32)
-            out: np.ndarray = self.gnn[rows, cols]
-            return out
         return sparse_at(self.rows[name], rows, cols)
 
 
-#: Scores kept as sparse rows per query user (candidate sources and features); ``gnn`` is dense.
+#: Scores kept as sparse rows per query user (candidate sources and features).
 ROW_BLOCKS = ("cn", "aa", "ra", "wra", "ppr")
 
 
@@ -105,7 +94,7 @@ class PairScorer:
 
     ``ppr_iterations`` steps (restart 0.15) of bounded-work PPR with ``ppr_tolerance``
     (:class:`~pymk.features.local_ppr.LocalPageRank`); ``gnn``: how to train the LightGCN embeddings
-    behind the ``gnn`` block (``None``: the block is zeros); ``gnn_vectors``: embeddings trained before on
+    behind the ``gnn`` column (``None``: the column is zeros); ``gnn_vectors``: embeddings trained before on
     this same snapshot (a loaded model), used instead; ``completion``: how to complete the graph behind
     ``ra_done`` / ``cn_done`` (``None``: those columns are zeros); ``centrality``: whether rows end with
     both users' centrality columns (:func:`pair_feature_names`).
@@ -158,9 +147,6 @@ class PairScorer:
         A user unknown at ``t`` (cold start) gets empty rows: it has no neighbourhood to borrow.
         """
         users = np.asarray(users, dtype=np.int64)
-        gnn = None
-        if self.gnn_vectors is not None:
-            gnn = self.gnn_vectors[users] @ self.gnn_vectors.T
         if self.native is not None:
             pattern, data = self.native.neighbourhood(users)
             shape = pattern.shape
@@ -172,7 +158,7 @@ class PairScorer:
 
             rows = {name: on_pattern(name) for name in ("cn", "aa", "ra", "wra")}
             rows["ppr"] = self._ppr.scores(users)
-            return Blocks(users, rows, on_pattern("two_hop"), gnn, (pattern, data))
+            return Blocks(users, rows, on_pattern("two_hop"), (pattern, data))
         adj, weighted = self.snap.adjacency, self.snap.weighted
         rows = {
             "cn": _rows32(adj[users] @ adj),
@@ -181,7 +167,7 @@ class PairScorer:
             "wra": _rows32(self._wra[users] @ weighted),
             "ppr": self._ppr.scores(users),
         }
-        return Blocks(users, rows, _rows32(self._l3_left[users] @ adj), gnn)
+        return Blocks(users, rows, _rows32(self._l3_left[users] @ adj))
 
     def l3(self, blocks: Blocks, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """float32 ``(m,)`` length-3 path scores of pairs ``(blocks.users[rows], cols)``, rows sorted.
@@ -211,10 +197,22 @@ class PairScorer:
 
     def svd(self, users: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """float32 ``(m,)`` spectral-embedding dot products of pairs ``(users[i], cols[i])``."""
-        out: np.ndarray = np.einsum("ij,ij->i", self.embedding[users], self.embedding[cols]).astype(
-            np.float32
-        )
-        return out
+        return _dots(self.embedding, users, cols)
+
+    def gnn(self, users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """float32 ``(m,)`` LightGCN-embedding dot products of pairs ``(users[i], cols[i])`` (zeros
+        without embeddings)."""
+        if self.gnn_vectors is None:
+            return np.zeros(users.shape[0], dtype=np.float32)
+        return _dots(self.gnn_vectors, users, cols)
+
+
+def _dots(vectors: np.ndarray, users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """float32 ``(m,)``: ``vectors[users[i]] . vectors[cols[i]]``, summed in float64 (as the C kernel)."""
+    out: np.ndarray = np.einsum(
+        "ij,ij->i", vectors[users].astype(np.float64), vectors[cols].astype(np.float64)
+    ).astype(np.float32)
+    return out
 
 
 def _kernels(snap: Snapshot) -> native.GraphKernels | None:
@@ -289,7 +287,7 @@ def local_features(scorer: PairScorer, blocks: Blocks, rows: np.ndarray, cols: n
             pattern,
             scorer.l3(blocks, rows, cols),
             scorer.embedding,
-            blocks.gnn,
+            scorer.gnn_vectors,
             blocks.rows["ppr"],
             snap.users,
             _QUERY_COLS,
@@ -301,6 +299,8 @@ def local_features(scorer: PairScorer, blocks: Blocks, rows: np.ndarray, cols: n
             out[:, j] = scorer.l3(blocks, rows, cols)
         elif name == "svd":
             out[:, j] = scorer.svd(users[rows], cols)
+        elif name == "gnn":
+            out[:, j] = scorer.gnn(users[rows], cols)
         else:
             out[:, j] = blocks.at(name, rows, cols)
     k = len(BLOCKS)

@@ -41,7 +41,9 @@ class Featurizer:
             completion=completion,
             centrality=centrality,
         )
-        self.generator = CandidateGenerator(snap, candidates, kernels=self.scorer.native)
+        self.generator = CandidateGenerator(
+            snap, candidates, kernels=self.scorer.native, vectors=self.scorer.gnn_vectors
+        )
 
     def batch(self, users: np.ndarray) -> PairBatch:
         """The candidate pairs of ``users`` (int64 ``(b,)``, known at ``t``) with their features."""
