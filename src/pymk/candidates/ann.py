@@ -12,15 +12,15 @@ ways, one contract (:meth:`EmbeddingIndex.nearest`):
 
 Why these choices, measured by ``benchmarks/ann_candidates.py`` (``benchmarks/RESULTS.md``, "The gnn
 source's index"): on sx-askubuntu's LightGCN vectors (105,683 users, 64 dimensions) HNSW found 0.886 of
-the exact top 100 and answered a batch of 256 query users in 0.30 s against the exact search's 0.18 s.
-At a million users it was 4.2× faster and found 0.855. BLAS makes the exact search cheap, so the index
-only pays on large graphs, hence the ``exact_below`` default. The textbook reduction of inner-product search to nearest-neighbour search (an
-extra coordinate ``sqrt(M² - |x|²)``, Bachrach et al. 2014) found only 0.30 at the same settings: a few
-hub vectors of large norm set ``M``, and the extra coordinate then swamps every other user's. The inner
-product used directly (non-metric graph search, Morozov & Babenko 2018) found 0.72, and 0.89 with the
-wider graph of the defaults. The index is built with one thread, so the same vectors give the same graph
-and the same answers: the pipeline is deterministic given a seed, and a saved model version scores as it
-did (``tests/candidates/test_ann.py``, ``tests/models/test_behaviour.py``).
+the exact top 100 and answered a batch of 256 query users in 0.30 s against the exact search's 0.18 s. At
+a million users it was 4.2× faster and found 0.855. BLAS makes the exact search cheap, so the index only
+pays on large graphs, hence the ``exact_below`` default. The textbook reduction of inner-product search to
+nearest-neighbour search (an extra coordinate ``sqrt(M² - |x|²)``, Bachrach et al. 2014) found only 0.30
+at the same settings: a few hub vectors of large norm set ``M``, and the extra coordinate then swamps
+every other user's. The inner product used directly (non-metric graph search, Morozov & Babenko 2018)
+found 0.72, and 0.89 with the wider graph of the defaults. The index is built with one thread, so the same
+vectors give the same graph and the same answers: the pipeline is deterministic given a seed, and a saved
+model version scores as it did (``tests/candidates/test_ann.py``, ``tests/models/test_behaviour.py``).
 """
 
 from __future__ import annotations
