@@ -9,8 +9,9 @@ truth pairs inside that source's candidates, and inside their union). The simula
 seed 0) are generated under ``benchmarks/out/`` on first use; ``--datasets sim-5k-s3,sim-50k-s4`` (any
 ``sim-<thousands>k-s<seed>``) adds simulations of other sizes and seeds — data no choice was made on.
 Writes ``benchmarks/out/model_quality.json``.
-``--models ...,pymk-nognn`` adds the GNN ablation (the same pipeline without LightGCN embeddings: no
-``gnn`` feature, no ``gnn`` candidate source).
+``--models pymk,pymk-nognn --pipeline-config '{"gnn": {"max_samples": 2000000}}'`` is the GNN
+ablation: the pipeline with LightGCN embeddings, and the same without them (no ``gnn`` feature, no
+``gnn`` candidate source); ``--pipeline-config`` takes any PipelineConfig overrides as JSON.
 Ranker choices come from validation inside the train window; the test part is only reported.
 """
 
@@ -36,6 +37,7 @@ from pymk.evaluation.pymk_model import PymkModel
 from pymk.evaluation.registry import BASELINES, default_registry
 from pymk.evaluation.runner import dataset_summary, evaluate_model
 from pymk.io.formats import Format
+from pymk.models.bundle import config_from_dict
 from pymk.models.pipeline import PipelineConfig
 
 HERE = Path(__file__).resolve().parent
@@ -146,7 +148,15 @@ def cli(doc: str | None, default_datasets: str, out: Path, split_of: Callable[[P
     parser.add_argument("--datasets", default=default_datasets)
     parser.add_argument("--models", default=",".join((*BASELINES, "pymk")))
     parser.add_argument("--out", type=Path, default=out)
+    parser.add_argument(
+        "--pipeline-config",
+        help="PipelineConfig overrides for pymk and pymk-nognn, as JSON (the GNN ablation: "
+        '\'{"gnn": {"max_samples": 2000000}}\')',
+    )
     args = parser.parse_args()
+    config = None
+    if args.pipeline_config:
+        config = config_from_dict(json.loads(args.pipeline_config), PipelineConfig, where="--pipeline-config")
     results: dict[str, Any] = {}
     for name in args.datasets.split(","):
         found = dataset_file(name)
@@ -157,7 +167,7 @@ def cli(doc: str | None, default_datasets: str, out: Path, split_of: Callable[[P
         start = time.perf_counter()
         split = split_of(path, fmt)
         read_seconds = round(time.perf_counter() - start, 2)
-        results[name] = run_split(split, args.models.split(","))
+        results[name] = run_split(split, args.models.split(","), config)
         results[name]["read_split_seconds"] = read_seconds
         print_table(name, results[name])
     args.out.parent.mkdir(parents=True, exist_ok=True)
