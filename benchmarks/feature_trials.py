@@ -26,6 +26,8 @@ query users with the §4 metrics — the default pipeline first, for the baselin
   its trend (activity in the last 5 % of the span over the last 30 %), for users who may be leaving;
   ``overdue``: the first two alone; ``overdue_open``: overdue-ness with the gap measured up to ``t``
   (time since the last row times the row count over the time since the first), defined for one row too;
+- ``abs_windows``: each side's rows in the last 1 h, 24 h, 7 days and 30 days before ``t`` (the issue's
+  windows, in seconds; the pipeline's own windows are shares of the span before ``t``);
 - ``row_clock``: not a column but a change of clock — every activity feature measured in rows (the
   position of a row among those before the cut) instead of seconds, so windows and decays follow
   operational time on data whose rate changes.
@@ -61,13 +63,13 @@ from pymk.models.ranker import Ranker
 from ranker_variants import compare_pipelines, run_pipeline
 
 HERE = Path(__file__).resolve().parent
-Columns = tuple[tuple[str, ...], Any]  # names, and f(snapshot) -> f(users, cols) -> float32 (m, k)
+Columns = tuple[tuple[str, ...], Any]  # names, and f(snapshot, rows) -> f(users, cols) -> float32 (m, k)
 
 
 def _communities(resolutions: tuple[float, ...]) -> Columns:
     names = tuple(f"{k}_{r:g}" for r in resolutions for k in ("same_comm", "q_in_c", "c_in_q", "comm_size"))
 
-    def tables(snap: Snapshot) -> Any:
+    def tables(snap: Snapshot, rows: Rows) -> Any:
         adj = sp.csr_matrix(snap.adjacency)
         graph = nx.from_scipy_sparse_array(adj)
         degree = np.maximum(snap.degree, 1).astype(np.float64)
@@ -100,7 +102,7 @@ def _communities(resolutions: tuple[float, ...]) -> Columns:
 def _embeddedness() -> Columns:
     names = ("tcn", "tra", "tcn_n", "clustering_q", "clustering_c")
 
-    def tables(snap: Snapshot) -> Any:
+    def tables(snap: Snapshot, rows: Rows) -> Any:
         adj = sp.csr_matrix(snap.adjacency, dtype=np.float64)
         triangles = adj.multiply(adj @ adj).tocoo()  # per edge: triangles through it
         degree = snap.degree.astype(np.float64)
@@ -126,7 +128,7 @@ def _embeddedness() -> Columns:
 def _distances() -> Columns:
     names = ("n12", "n21", "n22", "n12_share", "n21_share")
 
-    def tables(snap: Snapshot) -> Any:
+    def tables(snap: Snapshot, rows: Rows) -> Any:
         adj = sp.csr_matrix(snap.adjacency).toarray().astype(np.float32)
         far2 = (((adj @ adj) > 0) & (adj == 0)).astype(np.float32)  # distance exactly 2, or self
         np.fill_diagonal(far2, 0.0)
@@ -147,7 +149,7 @@ def _distances() -> Columns:
 def _reciprocal() -> Columns:
     names = ("ra_rank_q", "ra_rank_c", "ra_over_k_q", "ra_over_k_c", "ch2", "ch2_rel")
 
-    def tables(snap: Snapshot) -> Any:
+    def tables(snap: Snapshot, rows: Rows) -> Any:
         adj = sp.csr_matrix(snap.adjacency).toarray().astype(np.float32)
         degree = adj.sum(1)
         ra = adj @ (adj / np.maximum(degree, 1)[:, None])
@@ -197,12 +199,12 @@ def _reciprocal() -> Columns:
 
 
 def _per_user(names: tuple[str, ...], values: Any) -> Columns:
-    """Trial columns from per-user values: ``values(snap)`` float ``(n, k)``, named ``names``; each
+    """Trial columns from per-user values: ``values(snap, rows)`` float ``(n, k)``, named ``names``; each
     pair gets the candidate's then the query user's value of every column, in turn
     (``c_<name>, q_<name>, ...``)."""
 
-    def tables(snap: Snapshot) -> Any:
-        user = values(snap)
+    def tables(snap: Snapshot, rows: Rows) -> Any:
+        user = values(snap, rows)
 
         def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
             both = np.stack([user[cols], user[users]], 2)  # (m, k, candidate / query)
@@ -220,7 +222,7 @@ def _times(snap: Snapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _retention(with_trend: bool = True) -> Columns:
-    def values(snap: Snapshot) -> np.ndarray:
+    def values(snap: Snapshot, rows: Rows) -> np.ndarray:
         rows, last, first = _times(snap)
         gap = (first - last) / np.maximum(rows - 1, 1)  # mean time between a user's rows, in spans
         overdue = np.where(rows >= 2, last / np.maximum(gap, 1e-9), np.nan)
@@ -233,12 +235,28 @@ def _retention(with_trend: bool = True) -> Columns:
 
 
 def _overdue_open() -> Columns:
-    def values(snap: Snapshot) -> np.ndarray:
+    def values(snap: Snapshot, rows: Rows) -> np.ndarray:
         rows, last, first = _times(snap)
         # the mean gap counts the open interval since the last row too: defined for one row as well
         return np.where(rows > 0, last * rows / np.maximum(first, 1e-9), 0.0)[:, None]
 
     return _per_user(("overdue",), values)
+
+
+def _absolute_windows() -> Columns:
+    windows = {"1h": 3600.0, "24h": 86_400.0, "7d": 7 * 86_400.0, "30d": 30 * 86_400.0}
+
+    def values(snap: Snapshot, rows: Rows) -> np.ndarray:
+        keep = rows.clock < snap.t
+        src, dst, ts = rows.src[keep], rows.dst[keep], rows.ts[keep]
+        user = np.zeros((snap.n_users, len(windows)), dtype=np.float64)
+        for j, seconds in enumerate(windows.values()):
+            recent = ts >= snap.t - seconds
+            user[:, j] = np.bincount(src[recent], minlength=snap.n_users)
+            user[:, j] += np.bincount(dst[recent], minlength=snap.n_users)
+        return user
+
+    return _per_user(tuple(f"rows_{name}" for name in windows), values)
 
 
 TRIALS: dict[str, Columns | None] = {
@@ -250,6 +268,7 @@ TRIALS: dict[str, Columns | None] = {
     "retention": _retention(),
     "overdue": _retention(with_trend=False),
     "overdue_open": _overdue_open(),
+    "abs_windows": _absolute_windows(),
     "row_clock": None,
 }
 
@@ -269,9 +288,11 @@ def row_clock_snapshot(rows: Rows, t: float) -> Snapshot:
 class TrialFeaturizer(Featurizer):
     """The pipeline's featurizer with a trial's columns appended to every batch."""
 
-    def __init__(self, snap: Snapshot, candidates: CandidateConfig, *, columns: Any, **options: Any) -> None:
+    def __init__(
+        self, snap: Snapshot, candidates: CandidateConfig, *, columns: Any, rows: Rows, **options: Any
+    ) -> None:
         super().__init__(snap, candidates, **options)
-        self.columns = columns(snap)
+        self.columns = columns(snap, rows)
 
     def batch(self, users: np.ndarray) -> PairBatch:
         pb = super().batch(users)
@@ -299,7 +320,8 @@ def trial_pipeline(name: str) -> type[PymkPipeline]:
             options = self.featurizer_options() | {"gnn_vectors": gnn_vectors}
             if trial is None:  # row_clock
                 return Featurizer(row_clock_snapshot(rows, t), candidates, **options)
-            return TrialFeaturizer(build_snapshot(rows, t), candidates, columns=trial[1], **options)
+            snap = build_snapshot(rows, t)
+            return TrialFeaturizer(snap, candidates, columns=trial[1], rows=rows, **options)
 
     return Trial
 

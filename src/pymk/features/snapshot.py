@@ -27,6 +27,9 @@ CONN_WINDOWS = (0.1, 0.3)
 HALF_LIVES = (0.01, 0.05, 0.2)
 #: Half-life (share of the span) of the decayed pair weights behind ``wra``.
 PAIR_HALF_LIFE = 0.1
+#: Fixed-length activity windows (seconds before ``t``): rows per user, not rescaled. The windows above
+#: follow each data set's span; these say "active in the last hour / day / week / month" on any data.
+ABS_WINDOWS = {"1h": 3600.0, "24h": 86_400.0, "7d": 7 * 86_400.0, "30d": 30 * 86_400.0}
 
 USER_FEATURES: tuple[str, ...] = (
     ("deg", "rows", "out_rows", "in_rows")
@@ -34,6 +37,7 @@ USER_FEATURES: tuple[str, ...] = (
     + tuple(f"conn_{w:g}" for w in CONN_WINDOWS)
     + tuple(f"decay_{h:g}" for h in HALF_LIVES)
     + ("since_last", "age", "pct_deg", "pct_decay")
+    + tuple(f"rows_{w}" for w in ABS_WINDOWS)
 )
 #: Activity columns (windows, new partners, decays) are divided by their mean over known users.
 #: The decayed activity that ranks "recently active" users (and backs off non-candidates).
@@ -87,10 +91,10 @@ def build_snapshot(rows: Rows, t: float) -> Snapshot:
     timed = rows.timed
     if timed and src.shape[0]:
         ts = rows.ts[keep]
-        span = max(t - float(ts.min()), 1e-9)
-        age = (t - ts) / span  # in (0, 1]: how far back each row lies, in spans
+        seconds = t - ts  # how far back each row lies, in seconds
+        age = seconds / max(t - float(ts.min()), 1e-9)  # and in spans: (0, 1]
     else:
-        age = np.zeros(src.shape[0])
+        seconds = age = np.zeros(src.shape[0])
     keys = np.minimum(src, dst) * n + np.maximum(src, dst)
     order = np.lexsort((-age, keys))  # per pair, oldest row (largest age) first
     ks = keys[order]
@@ -106,7 +110,7 @@ def build_snapshot(rows: Rows, t: float) -> Snapshot:
     weighted = sp.csr_matrix((np.concatenate([weight, weight]), (rr, cc)), shape=(n, n))
     degree = np.diff(adjacency.indptr).astype(np.int64)
     first_age = age[order][starts] if ks.shape[0] else age
-    users = _user_features(n, src, dst, age, pu, pv, first_age, degree, timed)
+    users = _user_features(n, src, dst, age, seconds, pu, pv, first_age, degree, timed)
     return Snapshot(n, float(t), timed, adjacency, weighted, degree, users)
 
 
@@ -120,6 +124,7 @@ def _user_features(
     src: np.ndarray,
     dst: np.ndarray,
     age: np.ndarray,
+    seconds: np.ndarray,
     pu: np.ndarray,
     pv: np.ndarray,
     first_age: np.ndarray,
@@ -150,6 +155,8 @@ def _user_features(
         cols += [zero] * (len(WINDOWS) + len(CONN_WINDOWS) + len(HALF_LIVES) + 2)
     activity = cols[4 + len(WINDOWS) + len(CONN_WINDOWS) + HALF_LIVES.index(0.05)]
     cols += [_percentile(degree.astype(np.float64)), _percentile(activity)]
+    seconds2 = np.concatenate([seconds, seconds])
+    cols += [_count(n, both[seconds2 <= w]) if timed else zero for w in ABS_WINDOWS.values()]
     return np.column_stack(cols).astype(np.float32)
 
 
