@@ -37,9 +37,8 @@ from pymk.features.snapshot import ABS_WINDOWS, USER_FEATURES, Snapshot
 #: Neighbourhood scores computed per batch, in this order.
 BLOCKS = ("cn", "aa", "ra", "wra", "l3", "svd", "gnn", "ppr")
 #: Query-user columns (of USER_FEATURES) repeated on each of its candidate rows.
-QUERY_FEATURES = (
-    ("deg", "rows", "win_0.1", "conn_0.3", "decay_0.05", "since_last", "age")
-    + tuple(f"rows_{w}" for w in ABS_WINDOWS)
+QUERY_FEATURES = ("deg", "rows", "win_0.1", "conn_0.3", "decay_0.05", "since_last", "age") + tuple(
+    f"rows_{w}" for w in ABS_WINDOWS
 )
 #: The columns computed from the batch's blocks (in C where the kernels are built).
 LOCAL_FEATURES: tuple[str, ...] = (
