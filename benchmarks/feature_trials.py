@@ -26,18 +26,18 @@ query users with the §4 metrics — the default pipeline first, for the baselin
   its trend (activity in the last 5 % of the span over the last 30 %), for users who may be leaving;
   ``overdue``: the first two alone; ``overdue_open``: overdue-ness with the gap measured up to ``t``
   (time since the last row times the row count over the time since the first), defined for one row too;
-- ``abs_windows``: each side's rows in the last 1 h, 24 h, 7 days and 30 days before ``t`` (the issue's
-  windows, in seconds; the pipeline's own windows are shares of the span before ``t``);
 - ``row_clock``: not a column but a change of clock — every activity feature measured in rows (the
   position of a row among those before the cut) instead of seconds, so windows and decays follow
   operational time on data whose rate changes.
 
 The ``completion`` trial that was measured here (resource allocation on the graph completed by every
-user's best ``ra`` guesses) and the ``centrality`` trial (each side's k-core number, PageRank and mean
-neighbour degree) are now part of the pipeline (:mod:`pymk.features.completion`,
-:mod:`pymk.features.centrality`); their figures are in benchmarks/RESULTS.md. A trial's columns are
-computed from the snapshot alone, so they keep its point-in-time guarantee. Prints recall@20 / ndcg@20
-per trial and seed and their means; writes ``benchmarks/out/feature_trials.json``.
+user's best ``ra`` guesses), the ``centrality`` trial (each side's k-core number, PageRank and mean
+neighbour degree) and the ``abs_windows`` trial (each side's rows in the last 1 h, 24 h, 7 days and 30
+days) are now part of the pipeline (:mod:`pymk.features.completion`, :mod:`pymk.features.centrality`,
+``ABS_WINDOWS`` in :mod:`pymk.features.snapshot`); their figures are in benchmarks/RESULTS.md. A trial's
+columns are computed from the snapshot and the rows before its time alone, so they keep its point-in-time
+guarantee. Prints recall@20 / ndcg@20 per trial and seed and their means; writes
+``benchmarks/out/feature_trials.json``.
 """
 
 from __future__ import annotations
@@ -243,22 +243,6 @@ def _overdue_open() -> Columns:
     return _per_user(("overdue",), values)
 
 
-def _absolute_windows() -> Columns:
-    windows = {"1h": 3600.0, "24h": 86_400.0, "7d": 7 * 86_400.0, "30d": 30 * 86_400.0}
-
-    def values(snap: Snapshot, rows: Rows) -> np.ndarray:
-        keep = rows.clock < snap.t
-        src, dst, ts = rows.src[keep], rows.dst[keep], rows.ts[keep]
-        user = np.zeros((snap.n_users, len(windows)), dtype=np.float64)
-        for j, seconds in enumerate(windows.values()):
-            recent = ts >= snap.t - seconds
-            user[:, j] = np.bincount(src[recent], minlength=snap.n_users)
-            user[:, j] += np.bincount(dst[recent], minlength=snap.n_users)
-        return user
-
-    return _per_user(tuple(f"rows_{name}" for name in windows), values)
-
-
 TRIALS: dict[str, Columns | None] = {
     "communities": _communities((1.0,)),
     "communities_fine": _communities((5.0, 20.0)),
@@ -268,7 +252,6 @@ TRIALS: dict[str, Columns | None] = {
     "retention": _retention(),
     "overdue": _retention(with_trend=False),
     "overdue_open": _overdue_open(),
-    "abs_windows": _absolute_windows(),
     "row_clock": None,
 }
 
