@@ -3,8 +3,9 @@
 Point-in-time contract: :func:`build_snapshot` reads exactly the rows with ``clock < t`` (see
 :class:`~pymk.features.rows.Rows`); rows at or after ``t`` cannot change anything it returns. Times are
 measured backwards from ``t`` in units of the *span* ``t - (earliest row before t)``, so windows and
-half-lives mean the same share of history on a 193-day and on a 7-year data set. For untimed data every
-time feature is the constant 0 and pair weights are row counts.
+half-lives mean the same share of history on a 193-day and on a 7-year data set; the exception is the
+fixed windows of :data:`ABS_WINDOWS` (rows in the last hour, day, week, month: seconds, as the rows' unix
+times). For untimed data every time feature is the constant 0 and pair weights are row counts.
 """
 
 from __future__ import annotations
