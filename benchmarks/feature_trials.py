@@ -54,6 +54,7 @@ import scipy.sparse as sp
 from model_validation import add_depth_argument
 from pymk.candidates.sources import CandidateConfig
 from pymk.evaluation.protocol import Split
+from pymk.features.centrality import pair_columns
 from pymk.features.pairs import PairBatch, pair_feature_names
 from pymk.features.rows import Rows
 from pymk.features.snapshot import Snapshot, build_snapshot
@@ -207,8 +208,8 @@ def _per_user(names: tuple[str, ...], values: Any) -> Columns:
         user = values(snap, rows)
 
         def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
-            both = np.stack([user[cols], user[users]], 2)  # (m, k, candidate / query)
-            return both.reshape(cols.shape[0], -1).astype(np.float32)
+            out: np.ndarray = pair_columns(user, users, cols).astype(np.float32)
+            return out
 
         return columns
 

@@ -12,9 +12,9 @@ from pymk.features import native
 from pymk.features.centrality import (
     CENTRALITY,
     CENTRALITY_FEATURES,
-    centrality_columns,
     core_numbers,
     pagerank,
+    pair_columns,
     user_centrality,
 )
 from pymk.features.pairs import PAIR_FEATURES, PairScorer, pair_feature_names, pair_features
@@ -73,7 +73,7 @@ def test_pair_rows_end_with_the_candidates_then_the_query_users_values() -> None
     values = snap.centrality
     assert not values.flags.writeable
     k = len(CENTRALITY_FEATURES)
-    np.testing.assert_array_equal(full[:, -k:], centrality_columns(values, users[rows], cols))
+    np.testing.assert_array_equal(full[:, -k:], pair_columns(values, users[rows], cols))
     core = CENTRALITY.index("core")
     np.testing.assert_array_equal(full[:, names.index("c_core")], values[cols, core])
     np.testing.assert_array_equal(full[:, names.index("q_core")], values[users[rows], core])

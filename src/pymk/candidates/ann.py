@@ -67,6 +67,9 @@ class EmbeddingIndex:
         self.members = np.flatnonzero(members).astype(np.int64)
         self.exact = self.members.shape[0] < self.config.exact_below
         self._index = None if self.exact else self._build()
+        #: Each user's place among the members (-1: not a member), for the exact search's exclusions.
+        self._position = np.full(self.vectors.shape[0], -1, dtype=np.int64)
+        self._position[self.members] = np.arange(self.members.shape[0])
 
     def _build(self) -> Any:
         from usearch.index import Index  # imported here: the exact path, and every small graph, need none
@@ -94,29 +97,16 @@ class EmbeddingIndex:
         k = min(k, self.members.shape[0])
         if k <= 0 or b == 0:
             return empty, empty
-        if self.exact:
-            rows, cols, dots = self._exact(users, k, excluded)
-        else:
-            rows, cols, dots = self._approximate(users, k, excluded)
-        keep = dots > 0
-        rows, cols, dots = rows[keep], cols[keep], dots[keep]
-        # best first within each row (ties: lower column), then the first k
-        order = np.lexsort((cols, -dots, rows))
-        rows, cols = rows[order], cols[order]
-        rank = np.arange(rows.shape[0]) - np.searchsorted(rows, rows)
-        top = rank < k
-        key = np.sort(rows[top] * np.int64(n) + cols[top])
-        return key // n, key % n
+        search = self._exact if self.exact else self._approximate
+        return best_per_row(*search(users, k, excluded), k, n)
 
     def _exact(
         self, users: np.ndarray, k: int, excluded: sp.csr_matrix
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The true top ``k``, a block of members at a time (at most ``EXACT_BLOCK`` scores held)."""
         b, m = users.shape[0], self.members.shape[0]
-        position = np.full(self.vectors.shape[0], -1, dtype=np.int64)
-        position[self.members] = np.arange(m)
         skip_rows = np.concatenate([np.repeat(np.arange(b), np.diff(excluded.indptr)), np.arange(b)])
-        skip_at = position[np.concatenate([excluded.indices, users])]
+        skip_at = self._position[np.concatenate([excluded.indices, users])]
         skip_rows, skip_at = skip_rows[skip_at >= 0], skip_at[skip_at >= 0]
         query = self.vectors[users]
         best = np.full((b, 0), -np.inf, dtype=np.float32)
@@ -144,7 +134,7 @@ class EmbeddingIndex:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Search, drop the query user and its excluded users, and search deeper (4x) for the query
         users left with fewer than ``k`` positive answers while deeper answers exist."""
-        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         todo = np.arange(users.shape[0], dtype=np.int64)
         count = k + 1 + min(int(np.diff(excluded.indptr).max(initial=0)), 2 * k)
         while todo.shape[0]:
@@ -154,11 +144,9 @@ class EmbeddingIndex:
             found = np.bincount(rows[dots > 0], minlength=users.shape[0])[todo]
             done = (found >= k) | ~full | (count >= self.members.shape[0])
             kept = np.isin(rows, todo[done])
-            parts.append((rows[kept], cols[kept]))
+            parts.append((rows[kept], cols[kept], dots[kept]))
             todo, count = todo[~done], count * 4
-        rows = np.concatenate([r for r, _ in parts])
-        cols = np.concatenate([c for _, c in parts])
-        dots = np.einsum("ij,ij->i", self.vectors[users[rows]], self.vectors[cols])
+        rows, cols, dots = (np.concatenate(column) for column in zip(*parts, strict=True))
         return rows, cols, dots
 
     def _search(
@@ -178,3 +166,19 @@ class EmbeddingIndex:
         ok = cols != users[rows]
         ok &= sparse_at(excluded, rows, cols) == 0
         return rows[ok], cols[ok], counts >= count
+
+
+def best_per_row(
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, k: int, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Of scored pairs ``(rows, cols, values)`` (one entry per pair), each row's ``k`` best positive ones
+    (ties: lower column), as pairs ``(rows, cols)`` int64 sorted by row then column (``n``: columns).
+    Every candidate source's cut: :class:`EmbeddingIndex` and ``CandidateGenerator``'s sparse rows."""
+    keep = values > 0
+    rows, cols, values = rows[keep], cols[keep], values[keep]
+    order = np.lexsort((cols, -values, rows))
+    rows, cols = rows[order], cols[order]
+    rank = np.arange(rows.shape[0]) - np.searchsorted(rows, rows)
+    top = rank < k
+    key = np.sort(rows[top] * np.int64(n) + cols[top])
+    return key // n, key % n

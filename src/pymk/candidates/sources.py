@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from pymk.candidates.ann import AnnConfig, EmbeddingIndex
+from pymk.candidates.ann import AnnConfig, EmbeddingIndex, best_per_row
 from pymk.features.native import GraphKernels
 from pymk.features.pairs import Blocks, sparse_at
 from pymk.features.snapshot import ACTIVITY, Snapshot
@@ -112,14 +112,8 @@ class CandidateGenerator:
         """Each row's ``k`` best positive valid entries of canonical CSR ``score`` (ties: lower column)."""
         rows = np.repeat(np.arange(score.shape[0], dtype=np.int64), np.diff(score.indptr))
         cols = score.indices.astype(np.int64)
-        keep = (score.data > 0) & self.valid(users, rows, cols)
-        rows, cols, values = rows[keep], cols[keep], score.data[keep]
-        order = np.lexsort((cols, -values, rows))
-        rows, cols = rows[order], cols[order]
-        rank = np.arange(rows.shape[0]) - np.searchsorted(rows, rows)
-        top = rank < k
-        n = np.int64(self.snap.n_users)
-        return _split(np.sort(rows[top] * n + cols[top]), n)
+        keep = self.valid(users, rows, cols)
+        return best_per_row(rows[keep], cols[keep], score.data[keep], k, self.snap.n_users)
 
 
 def _split(keys: np.ndarray, n: np.int64) -> tuple[np.ndarray, np.ndarray]:

@@ -94,9 +94,9 @@ def user_centrality(adjacency: Any, degree: np.ndarray) -> np.ndarray:
     return np.column_stack([core, core / np.maximum(deg, 1.0), rank, neighbour_degree]).astype(np.float32)
 
 
-def centrality_columns(values: np.ndarray, users: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """float32 ``(m, len(CENTRALITY_FEATURES))`` of pairs ``(users[i], cols[i])`` from per-user
-    ``values`` (:func:`user_centrality`): each value of the candidate, then of the query user."""
+def pair_columns(values: np.ndarray, users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``(m, 2 k)`` columns of pairs ``(users[i], cols[i])`` from per-user ``values`` ``(n, k)`` (such as
+    :func:`user_centrality`'s): each value of the candidate, then of the query user, in turn."""
     both = np.stack([values[cols], values[users]], 2)  # (m, values, candidate / query)
     out: np.ndarray = both.reshape(cols.shape[0], -1)
     return out

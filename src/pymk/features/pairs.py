@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from pymk.embeddings.lightgcn import EmbeddingConfig
 from pymk.features import native
-from pymk.features.centrality import CENTRALITY_FEATURES, centrality_columns
+from pymk.features.centrality import CENTRALITY_FEATURES, pair_columns
 from pymk.features.completion import COMPLETION_FEATURES, CompletedGraph, CompletionConfig
 from pymk.features.embedding import gnn_embedding, spectral_embedding
 from pymk.features.local_ppr import LocalPageRank
@@ -271,7 +271,7 @@ def pair_features(scorer: PairScorer, blocks: Blocks, rows: np.ndarray, cols: np
         far = scorer.completed.at(blocks.users, rows, cols)
     parts = [local, far]
     if scorer.centrality:
-        parts.append(centrality_columns(scorer.snap.centrality, blocks.users[rows], cols))
+        parts.append(pair_columns(scorer.snap.centrality, blocks.users[rows], cols))
     return np.hstack(parts)
 
 
