@@ -26,6 +26,12 @@ query users with the §4 metrics — the default pipeline first, for the baselin
   its trend (activity in the last 5 % of the span over the last 30 %), for users who may be leaving;
   ``overdue``: the first two alone; ``overdue_open``: overdue-ness with the gap measured up to ``t``
   (time since the last row times the row count over the time since the first), defined for one row too;
+- ``abs_times``: each side's days since its last row and since its first (account age), in days
+  rather than shares of the span, as ``abs_windows`` did for the activity windows;
+- ``abs_conn``: each side's new partners (pairs whose first row falls) in the last 24 h, 7 days and 30
+  days, the fixed-length counterpart of the span-relative ``conn_*`` columns;
+- ``coactive``: whether the two were active at the same time — the days (and weeks) among the last 64
+  in which both took part in a row, and the days between their last rows;
 - ``row_clock``: not a column but a change of clock — every activity feature measured in rows (the
   position of a row among those before the cut) instead of seconds, so windows and decays follow
   operational time on data whose rate changes.
@@ -244,7 +250,86 @@ def _overdue_open() -> Columns:
     return _per_user(("overdue",), values)
 
 
+def _absolute_times() -> Columns:
+    def values(snap: Snapshot, rows: Rows) -> np.ndarray:
+        n = snap.n_users
+        keep = rows.clock < snap.t
+        out = np.full((n, 2), np.nan)
+        if not rows.timed or not keep.any():
+            return out
+        both = np.concatenate([rows.src[keep], rows.dst[keep]]).astype(np.int64)
+        ts = np.tile(rows.ts[keep].astype(np.float64), 2)
+        last, first = np.full(n, -np.inf), np.full(n, np.inf)
+        np.maximum.at(last, both, ts)
+        np.minimum.at(first, both, ts)
+        seen = np.isfinite(last)
+        out[seen, 0] = (snap.t - last[seen]) / 86_400.0
+        out[seen, 1] = (snap.t - first[seen]) / 86_400.0
+        return out
+
+    return _per_user(("since_last_d", "age_d"), values)
+
+
+def _absolute_new_partners() -> Columns:
+    windows = {"24h": 86_400.0, "7d": 7 * 86_400.0, "30d": 30 * 86_400.0}
+
+    def values(snap: Snapshot, rows: Rows) -> np.ndarray:
+        n = snap.n_users
+        keep = rows.clock < snap.t
+        out = np.zeros((n, len(windows)))
+        if not rows.timed or not keep.any():
+            return out
+        src, dst = rows.src[keep].astype(np.int64), rows.dst[keep].astype(np.int64)
+        keys = np.minimum(src, dst) * n + np.maximum(src, dst)
+        ts = rows.ts[keep].astype(np.float64)
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        first = np.full(uniq.shape[0], np.inf)
+        np.minimum.at(first, inverse, ts)
+        pu, pv = uniq // n, uniq % n
+        ends = np.concatenate([pu, pv])
+        ago = np.tile(snap.t - first, 2)
+        for j, w in enumerate(windows.values()):
+            out[:, j] = np.bincount(ends[ago <= w], minlength=n)
+        return out
+
+    return _per_user(tuple(f"new_{w}" for w in windows), values)
+
+
+def _coactivity() -> Columns:
+    names = ("coactive_days", "coactive_weeks", "last_gap_d")
+    units = (86_400.0, 7 * 86_400.0)
+
+    def tables(snap: Snapshot, rows: Rows) -> Any:
+        n = snap.n_users
+        keep = rows.clock < snap.t
+        masks = [np.zeros(n, np.uint64) for _ in units]
+        last = np.full(n, np.nan)
+        if rows.timed and keep.any():
+            both = np.concatenate([rows.src[keep], rows.dst[keep]]).astype(np.int64)
+            ago = snap.t - np.tile(rows.ts[keep].astype(np.float64), 2)
+            for mask, unit in zip(masks, units, strict=True):  # bit b: a row in the b-th unit before t
+                bucket = (ago // unit).astype(np.int64)
+                inside = bucket < 64  # the last 64 units only
+                bits = np.left_shift(np.uint64(1), bucket[inside].astype(np.uint64))
+                np.bitwise_or.at(mask, both[inside], bits)
+            latest = np.full(n, np.inf)
+            np.minimum.at(latest, both, ago)
+            last = np.where(np.isfinite(latest), latest / 86_400.0, np.nan)
+
+        def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            out = [np.bitwise_count(m[users] & m[cols]).astype(np.float64) for m in masks]
+            out.append(np.abs(last[users] - last[cols]))
+            return np.stack(out, 1).astype(np.float32)
+
+        return columns
+
+    return names, tables
+
+
 TRIALS: dict[str, Columns | None] = {
+    "coactive": _coactivity(),
+    "abs_conn": _absolute_new_partners(),
+    "abs_times": _absolute_times(),
     "communities": _communities((1.0,)),
     "communities_fine": _communities((5.0, 20.0)),
     "embeddedness": _embeddedness(),
