@@ -32,6 +32,10 @@ query users with the §4 metrics — the default pipeline first, for the baselin
   days, the fixed-length counterpart of the span-relative ``conn_*`` columns;
 - ``coactive``: whether the two were active at the same time — the days (and weeks) among the last 64
   in which both took part in a row, and the days between their last rows;
+- ``directed``: common neighbours by the direction of the rows — users both sides wrote to, users who
+  wrote to both, and the two-step paths from the query user to the candidate and back;
+- ``fresh_triads``: resource allocation over row weights decayed with a short half-life (2 % of the
+  span, and 7 days) and the 7-day weighted common neighbours: recent two-step paths count most;
 - ``row_clock``: not a column but a change of clock — every activity feature measured in rows (the
   position of a row among those before the cut) instead of seconds, so windows and decays follow
   operational time on data whose rate changes.
@@ -326,7 +330,65 @@ def _coactivity() -> Columns:
     return names, tables
 
 
+def _directed() -> Columns:
+    names = ("out_out", "in_in", "q_to_c", "c_to_q")
+
+    def tables(snap: Snapshot, rows: Rows) -> Any:
+        n = snap.n_users
+        keep = rows.clock < snap.t
+        src, dst = rows.src[keep].astype(np.int64), rows.dst[keep].astype(np.int64)
+        out = sp.csr_matrix((np.ones(src.shape[0]), (src, dst)), shape=(n, n))
+        out.data[:] = 1.0  # who wrote to whom, once per ordered pair
+        into = out.T.tocsr()
+
+        def shared(a: Any, b: Any, users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            return np.asarray(a[users].multiply(b[cols]).sum(1)).ravel()
+
+        def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            found = [  # both wrote to w; w wrote to both; q wrote to w, who wrote to c; the reverse
+                shared(out, out, users, cols),
+                shared(into, into, users, cols),
+                shared(out, into, users, cols),
+                shared(into, out, users, cols),
+            ]
+            return np.stack(found, 1).astype(np.float32)
+
+        return columns
+
+    return names, tables
+
+
+def _fresh_triads() -> Columns:
+    names = ("wra_span_0.02", "wra_7d", "wcn_7d")
+
+    def tables(snap: Snapshot, rows: Rows) -> Any:
+        n = snap.n_users
+        keep = rows.clock < snap.t
+        src, dst = rows.src[keep].astype(np.int64), rows.dst[keep].astype(np.int64)
+        ago = snap.t - rows.ts[keep].astype(np.float64) if rows.timed else np.zeros(src.shape[0])
+        span = max(float(ago.max()), 1e-9) if ago.shape[0] else 1.0
+        inverse = sp.diags(1.0 / np.maximum(snap.degree, 1).astype(np.float64))
+        weights = []
+        for half_life in (0.02 * span, 7 * 86_400.0):  # each row decayed, summed per unordered pair
+            w = np.tile(np.exp2(-ago / half_life), 2)
+            ends = (np.concatenate([src, dst]), np.concatenate([dst, src]))
+            m = sp.csr_matrix((w, ends), shape=(n, n))
+            weights.append((m, (m @ inverse).tocsr()))
+
+        def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            found = [np.asarray(scaled[users].multiply(m[cols]).sum(1)).ravel() for m, scaled in weights]
+            m = weights[1][0]
+            found.append(np.asarray(m[users].multiply(m[cols]).sum(1)).ravel())
+            return np.stack(found, 1).astype(np.float32)
+
+        return columns
+
+    return names, tables
+
+
 TRIALS: dict[str, Columns | None] = {
+    "fresh_triads": _fresh_triads(),
+    "directed": _directed(),
     "coactive": _coactivity(),
     "abs_conn": _absolute_new_partners(),
     "abs_times": _absolute_times(),

@@ -1,7 +1,8 @@
 """Validation of ranker settings: the pipeline's features computed once, the rankers retrained per variant.
 
     .venv/bin/python benchmarks/ranker_variants.py --datasets CollegeMsg,bitcoin-otc --seeds 0,1,2 \\
-        --variant 'unconstrained={"increasing": []}' [--variant NAME=JSON ...] [--out JSON]
+        --variant 'unconstrained={"increasing": []}' [--variant NAME=JSON ...] [--ablate NAME=f1,f2 ...] \\
+        [--out JSON]
 
 Where pymk's ranker defaults are chosen, never on the test part: each data set's §4 train part is split
 again by §4 (as ``model_validation.py`` does), the default pipeline is fitted on the inner train once —
@@ -9,7 +10,9 @@ its labelled slices and the inner query users' candidate features are kept — a
 and ranker seed, only the rankers are retrained (``PymkPipeline.fit_rankers``) and scored on the kept
 features with the §4 metrics. A variant is a JSON object of :class:`pymk.models.ranker.RankerConfig`
 overrides (``default`` = ``{}`` is always run first). Candidates and features do not depend on the
-ranker, so this gives what ``model_validation.py`` would, at a fraction of the time. Prints recall@10/20/50
+ranker, so this gives what ``model_validation.py`` would, at a fraction of the time. ``--ablate
+NAME=f1,f2`` adds a run of the default rankers without those pair features (set to 0 in the kept slices
+and candidates: no tree can split on a constant column). Prints recall@10/20/50
 and ndcg@20 per variant and seed, and the mean over seeds; writes ``benchmarks/out/ranker_variants.json``.
 """
 
@@ -105,6 +108,26 @@ def run_variant(
     return row
 
 
+def without_columns(
+    kept: tuple[list[Examples], list[PairBatch], np.ndarray], names: list[str], feature_names: tuple[str, ...]
+) -> tuple[list[Examples], list[PairBatch], np.ndarray]:
+    """``kept`` with the columns ``names`` set to 0 everywhere: constant, so no tree can split on them —
+    the rankers as if trained without those features."""
+    idx = [feature_names.index(n) for n in names]
+
+    def zeroed(features: np.ndarray) -> np.ndarray:
+        out = features.copy()
+        out[:, idx] = 0.0
+        return out
+
+    slices, batches, backoff = kept
+    return (
+        [replace(e, features=zeroed(e.features)) for e in slices],
+        [replace(b, features=zeroed(b.features)) for b in batches],
+        backoff,
+    )
+
+
 def run_pipeline(split: Split, pipeline: type[PymkPipeline], seeds: list[int]) -> dict[str, Any]:
     """Fit ``pipeline`` on ``split`` once (:func:`kept_fit`), then its rankers per ranker seed; §4 metrics
     per seed, their mean and the seconds it all took."""
@@ -168,10 +191,22 @@ def main() -> int:
     parser.add_argument(
         "--variant", action="append", default=[], help='NAME=JSON RankerConfig overrides, e.g. a={"bags": 1}'
     )
+    parser.add_argument(
+        "--ablate",
+        action="append",
+        default=[],
+        help="NAME=f1,f2: the default rankers trained and scored without those pair features",
+    )
     add_depth_argument(parser)
     parser.add_argument("--out", type=Path, default=HERE / "out" / "ranker_variants.json")
     args = parser.parse_args()
     variants = read_variants(parser, args.variant, RankerConfig)
+    ablations = {name: cols.split(",") for name, _, cols in (a.partition("=") for a in args.ablate)}
+    names = PymkPipeline(PipelineConfig()).ranker.feature_names
+    for name, cols in ablations.items():
+        unknown = sorted(set(cols) - set(names))
+        if name in variants or unknown:
+            parser.error(f"--ablate {name}: a name taken, or unknown feature(s) {', '.join(unknown)}")
     seeds = [int(s) for s in args.seeds.split(",")]
     results: dict[str, Any] = {}
     for dataset, split in validation_splits(args.datasets, args.depth):
@@ -181,8 +216,10 @@ def main() -> int:
             f"{dataset}: default pipeline fitted and features kept in {time.perf_counter() - started:.0f} s"
         )
         results[dataset] = {}
-        for name, overrides in variants.items():
-            runs = [run_variant(split, kept, overrides, seed) for seed in seeds]
+        runs_of = {name: (kept, overrides) for name, overrides in variants.items()}
+        runs_of |= {name: (without_columns(kept, cols, names), {}) for name, cols in ablations.items()}
+        for name, (data, overrides) in runs_of.items():
+            runs = [run_variant(split, data, overrides, seed) for seed in seeds]
             mean = {m: round(float(np.mean([r[m] for r in runs])), 4) for m in METRICS}
             results[dataset][name] = {"seeds": dict(zip(map(str, seeds), runs, strict=True)), "mean": mean}
             each = "  ".join(
