@@ -254,22 +254,24 @@ def _overdue_open() -> Columns:
     return _per_user(("overdue",), values)
 
 
+def _before(snap: Snapshot, rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows before the snapshot's time: int64 ``src``, ``dst`` and float64 seconds ``ago`` (zeros
+    for untimed rows)."""
+    keep = rows.clock < snap.t
+    src, dst = rows.src[keep].astype(np.int64), rows.dst[keep].astype(np.int64)
+    ago = snap.t - rows.ts[keep].astype(np.float64) if rows.timed else np.zeros(src.shape[0])
+    return src, dst, ago
+
+
 def _absolute_times() -> Columns:
     def values(snap: Snapshot, rows: Rows) -> np.ndarray:
-        n = snap.n_users
-        keep = rows.clock < snap.t
-        out = np.full((n, 2), np.nan)
-        if not rows.timed or not keep.any():
-            return out
-        both = np.concatenate([rows.src[keep], rows.dst[keep]]).astype(np.int64)
-        ts = np.tile(rows.ts[keep].astype(np.float64), 2)
-        last, first = np.full(n, -np.inf), np.full(n, np.inf)
-        np.maximum.at(last, both, ts)
-        np.minimum.at(first, both, ts)
-        seen = np.isfinite(last)
-        out[seen, 0] = (snap.t - last[seen]) / 86_400.0
-        out[seen, 1] = (snap.t - first[seen]) / 86_400.0
-        return out
+        _, _, ago = _before(snap, rows)
+        if not rows.timed or not ago.shape[0]:
+            return np.full((snap.n_users, 2), np.nan)
+        _, last, first = _times(snap)  # in spans of t - (earliest row): back to days
+        days = np.stack([last, first], 1) * float(ago.max()) / 86_400.0
+        days[~snap.known] = np.nan
+        return days
 
     return _per_user(("since_last_d", "age_d"), values)
 
@@ -279,21 +281,16 @@ def _absolute_new_partners() -> Columns:
 
     def values(snap: Snapshot, rows: Rows) -> np.ndarray:
         n = snap.n_users
-        keep = rows.clock < snap.t
+        src, dst, ago = _before(snap, rows)
         out = np.zeros((n, len(windows)))
-        if not rows.timed or not keep.any():
+        if not rows.timed or not src.shape[0]:
             return out
-        src, dst = rows.src[keep].astype(np.int64), rows.dst[keep].astype(np.int64)
-        keys = np.minimum(src, dst) * n + np.maximum(src, dst)
-        ts = rows.ts[keep].astype(np.float64)
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        first = np.full(uniq.shape[0], np.inf)
-        np.minimum.at(first, inverse, ts)
-        pu, pv = uniq // n, uniq % n
-        ends = np.concatenate([pu, pv])
-        ago = np.tile(snap.t - first, 2)
+        uniq, inverse = np.unique(np.minimum(src, dst) * n + np.maximum(src, dst), return_inverse=True)
+        first = np.zeros(uniq.shape[0])  # seconds since each pair's first row: its largest ``ago``
+        np.maximum.at(first, inverse, ago)
+        ends, first2 = np.concatenate([uniq // n, uniq % n]), np.tile(first, 2)
         for j, w in enumerate(windows.values()):
-            out[:, j] = np.bincount(ends[ago <= w], minlength=n)
+            out[:, j] = np.bincount(ends[first2 <= w], minlength=n)
         return out
 
     return _per_user(tuple(f"new_{w}" for w in windows), values)
@@ -305,19 +302,18 @@ def _coactivity() -> Columns:
 
     def tables(snap: Snapshot, rows: Rows) -> Any:
         n = snap.n_users
-        keep = rows.clock < snap.t
+        src, dst, ago = _before(snap, rows)
         masks = [np.zeros(n, np.uint64) for _ in units]
         last = np.full(n, np.nan)
-        if rows.timed and keep.any():
-            both = np.concatenate([rows.src[keep], rows.dst[keep]]).astype(np.int64)
-            ago = snap.t - np.tile(rows.ts[keep].astype(np.float64), 2)
+        if rows.timed and src.shape[0]:
+            both, ago2 = np.concatenate([src, dst]), np.tile(ago, 2)
             for mask, unit in zip(masks, units, strict=True):  # bit b: a row in the b-th unit before t
-                bucket = (ago // unit).astype(np.int64)
+                bucket = (ago2 // unit).astype(np.int64)
                 inside = bucket < 64  # the last 64 units only
                 bits = np.left_shift(np.uint64(1), bucket[inside].astype(np.uint64))
                 np.bitwise_or.at(mask, both[inside], bits)
             latest = np.full(n, np.inf)
-            np.minimum.at(latest, both, ago)
+            np.minimum.at(latest, both, ago2)
             last = np.where(np.isfinite(latest), latest / 86_400.0, np.nan)
 
         def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -335,8 +331,7 @@ def _directed() -> Columns:
 
     def tables(snap: Snapshot, rows: Rows) -> Any:
         n = snap.n_users
-        keep = rows.clock < snap.t
-        src, dst = rows.src[keep].astype(np.int64), rows.dst[keep].astype(np.int64)
+        src, dst, _ = _before(snap, rows)
         out = sp.csr_matrix((np.ones(src.shape[0]), (src, dst)), shape=(n, n))
         out.data[:] = 1.0  # who wrote to whom, once per ordered pair
         into = out.T.tocsr()
@@ -363,16 +358,13 @@ def _fresh_triads() -> Columns:
 
     def tables(snap: Snapshot, rows: Rows) -> Any:
         n = snap.n_users
-        keep = rows.clock < snap.t
-        src, dst = rows.src[keep].astype(np.int64), rows.dst[keep].astype(np.int64)
-        ago = snap.t - rows.ts[keep].astype(np.float64) if rows.timed else np.zeros(src.shape[0])
+        src, dst, ago = _before(snap, rows)
         span = max(float(ago.max()), 1e-9) if ago.shape[0] else 1.0
         inverse = sp.diags(1.0 / np.maximum(snap.degree, 1).astype(np.float64))
+        ends = (np.concatenate([src, dst]), np.concatenate([dst, src]))
         weights = []
         for half_life in (0.02 * span, 7 * 86_400.0):  # each row decayed, summed per unordered pair
-            w = np.tile(np.exp2(-ago / half_life), 2)
-            ends = (np.concatenate([src, dst]), np.concatenate([dst, src]))
-            m = sp.csr_matrix((w, ends), shape=(n, n))
+            m = sp.csr_matrix((np.tile(np.exp2(-ago / half_life), 2), ends), shape=(n, n))
             weights.append((m, (m @ inverse).tocsr()))
 
         def columns(users: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -387,11 +379,6 @@ def _fresh_triads() -> Columns:
 
 
 TRIALS: dict[str, Columns | None] = {
-    "fresh_triads": _fresh_triads(),
-    "directed": _directed(),
-    "coactive": _coactivity(),
-    "abs_conn": _absolute_new_partners(),
-    "abs_times": _absolute_times(),
     "communities": _communities((1.0,)),
     "communities_fine": _communities((5.0, 20.0)),
     "embeddedness": _embeddedness(),
@@ -400,6 +387,11 @@ TRIALS: dict[str, Columns | None] = {
     "retention": _retention(),
     "overdue": _retention(with_trend=False),
     "overdue_open": _overdue_open(),
+    "abs_times": _absolute_times(),
+    "abs_conn": _absolute_new_partners(),
+    "coactive": _coactivity(),
+    "directed": _directed(),
+    "fresh_triads": _fresh_triads(),
     "row_clock": None,
 }
 

@@ -34,7 +34,7 @@ from pymk.evaluation.graph import TrainGraph
 from pymk.evaluation.metrics import Ranker as EvalRanker
 from pymk.evaluation.protocol import Split
 from pymk.evaluation.runner import evaluate_model
-from pymk.features.pairs import PairBatch
+from pymk.features.pairs import PairBatch, pair_feature_names
 from pymk.features.rows import Rows
 from pymk.models.bundle import config_from_dict
 from pymk.models.pipeline import PipelineConfig, PymkPipeline
@@ -202,7 +202,7 @@ def main() -> int:
     args = parser.parse_args()
     variants = read_variants(parser, args.variant, RankerConfig)
     ablations = {name: cols.split(",") for name, _, cols in (a.partition("=") for a in args.ablate)}
-    names = PymkPipeline(PipelineConfig()).ranker.feature_names
+    names = pair_feature_names()
     for name, cols in ablations.items():
         unknown = sorted(set(cols) - set(names))
         if name in variants or unknown:
@@ -216,9 +216,10 @@ def main() -> int:
             f"{dataset}: default pipeline fitted and features kept in {time.perf_counter() - started:.0f} s"
         )
         results[dataset] = {}
-        runs_of = {name: (kept, overrides) for name, overrides in variants.items()}
-        runs_of |= {name: (without_columns(kept, cols, names), {}) for name, cols in ablations.items()}
-        for name, (data, overrides) in runs_of.items():
+        runs_of: list[tuple[str, list[str], dict[str, Any]]] = [(n, [], o) for n, o in variants.items()]
+        runs_of += [(name, cols, {}) for name, cols in ablations.items()]
+        for name, cols, overrides in runs_of:
+            data = without_columns(kept, cols, names) if cols else kept  # one copy held at a time
             runs = [run_variant(split, data, overrides, seed) for seed in seeds]
             mean = {m: round(float(np.mean([r[m] for r in runs])), 4) for m in METRICS}
             results[dataset][name] = {"seeds": dict(zip(map(str, seeds), runs, strict=True)), "mean": mean}
