@@ -59,6 +59,11 @@ class Rows:
         """The smallest clock value strictly after every row: "as of the end of the rows"."""
         return float(np.nextafter(self.clock.max(), np.inf))
 
+    def before(self, t: float) -> Rows:
+        """The rows with ``clock < t`` (same users), in their order."""
+        keep = self.clock < t
+        return Rows(self.src[keep], self.dst[keep], self.ts[keep], self.n_users)
+
     def between(self, t0: float, t1: float) -> np.ndarray:
         """bool ``(m,)``: rows with ``t0 <= clock < t1``."""
         clock = self.clock
