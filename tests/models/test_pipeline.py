@@ -13,7 +13,7 @@ from pymk.features.centrality import CENTRALITY_FEATURES
 from pymk.features.pairs import PAIR_FEATURES, PairScorer, pair_features
 from pymk.features.rows import Rows
 from pymk.features.snapshot import build_snapshot
-from pymk.models.pipeline import PipelineConfig, PymkPipeline
+from pymk.models.pipeline import CANDIDATE_ACTIVITY, PipelineConfig, PymkPipeline
 from pymk.models.ranker import Examples, Ranker, RankerConfig
 
 pytestmark = pytest.mark.unit
@@ -132,3 +132,23 @@ def test_bags_apply_below_the_row_limit_and_at_any_size_without_one() -> None:
         ranker.fit(ex, rounds=5)
         sizes[limit] = len(ranker.boosters)
     assert sizes == {None: 3, 401: 3, 400: 1}
+
+
+def test_activity_monotone_copies_never_score_a_more_active_candidate_lower() -> None:
+    rows = community_rows(6)
+    pipe = PymkPipeline(SMALL)
+    pipe.fit(rows)
+    assert len(pipe.rankers) == 2 * (1 + len(SMALL.ensemble))
+    assert {"rounds", "rounds_lambdarank", "rounds_binary_monotone", "rounds_lambdarank_monotone"} <= set(
+        pipe.validation
+    )
+    feats = pipe.pairs(np.arange(0, 120, 3, dtype=np.int64)).features
+    cols = [pipe.ranker.feature_names.index(f) for f in CANDIDATE_ACTIVITY]
+    raised = feats.copy()
+    raised[:, cols] += np.random.default_rng(0).random((feats.shape[0], len(cols))).astype(np.float32) * 5
+    half = len(pipe.rankers) // 2
+    for ranker in pipe.rankers[half:]:
+        assert set(CANDIDATE_ACTIVITY) <= set(ranker.config.increasing)
+        assert (ranker.predict(raised) >= ranker.predict(feats) - 1e-12).all()
+    plain = PymkPipeline(replace(SMALL, monotone_activity=False))
+    assert len(plain.rankers) == 1 + len(SMALL.ensemble)

@@ -38,6 +38,13 @@ from pymk.models.training_set import slice_examples
 
 #: Boosting rounds when the rows are too few for a validation slice.
 FALLBACK_ROUNDS = 50
+#: The candidate's activity columns that :attr:`PipelineConfig.monotone_activity`'s rankers may only
+#: rise with: windows in spans and in fixed times, new partners, decays and their percentile.
+CANDIDATE_ACTIVITY = (
+    "c_win_0.01", "c_win_0.05", "c_win_0.1", "c_win_0.3", "c_conn_0.1", "c_conn_0.3",
+    "c_decay_0.01", "c_decay_0.05", "c_decay_0.2", "c_pct_decay",
+    "c_rows_1h", "c_rows_24h", "c_rows_7d", "c_rows_30d",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,13 @@ class PipelineConfig:
     #: bitcoin-otc, ego-Facebook re-split by §4 on their train part: recall@20 .186/.293/.590 against
     #: binary .180/.257/.590 and lambdarank .166/.242/.584).
     ensemble: tuple[str, ...] = ("lambdarank",)
+    #: Every objective's ranker is trained a second time with :data:`CANDIDATE_ACTIVITY` among its
+    #: monotone constraints (a candidate's score may only rise with its activity), and all are summed.
+    #: On sx-askubuntu's second validation fold the unconstrained rankers fell to .0455 recall@20 where
+    #: the ``recent`` baseline alone reached .1085; constrained ones reached .1109, but cost bitcoin-otc
+    #: .008 there; both kinds together: bitcoin-otc .3627 against .3634, sx-askubuntu .1057
+    #: (benchmarks/RESULTS.md, "rankers monotone in the candidate's activity").
+    monotone_activity: bool = True
 
 
 class PymkPipeline:
@@ -88,10 +102,12 @@ class PymkPipeline:
     def __init__(self, config: PipelineConfig | None = None) -> None:
         self.config = config or PipelineConfig()
         names = pair_feature_names(self.config.centrality)
-        self.ranker = Ranker(names, self.config.ranker)
-        self.rankers = [self.ranker] + [
-            Ranker(names, replace(self.config.ranker, objective=o)) for o in self.config.ensemble
-        ]
+        first = self.config.ranker
+        configs = [first] + [replace(first, objective=o) for o in self.config.ensemble]
+        if self.config.monotone_activity:
+            configs += [replace(r, increasing=(*r.increasing, *CANDIDATE_ACTIVITY)) for r in configs]
+        self.rankers = [Ranker(names, r) for r in configs]
+        self.ranker = self.rankers[0]
         self.featurizer: Featurizer | None = None
         self.validation: dict[str, int] = {}
         self.fitted_ranker = False
@@ -173,8 +189,17 @@ class PymkPipeline:
                 rounds = ranker.fit(Examples.concat(parts), rounds=FALLBACK_ROUNDS)
             else:
                 continue
-            self.validation["rounds" if i == 0 else f"rounds_{ranker.config.objective}"] = rounds
+            self.validation[self._rounds_key(i)] = rounds
         self.fitted_ranker = bool(parts)
+
+    def _rounds_key(self, i: int) -> str:
+        """The :attr:`validation` key of ranker ``i``'s rounds: ``rounds`` for the first, else named by
+        its objective (and ``_monotone`` for the activity-monotone copies)."""
+        if i == 0:
+            return "rounds"
+        ranker = self.rankers[i]
+        copy = "_monotone" if i >= len(self.rankers) // 2 and self.config.monotone_activity else ""
+        return f"rounds_{ranker.config.objective}{copy}"
 
     def pairs(self, users: np.ndarray) -> PairBatch:
         """Candidates and features of ``users`` as of the end of the fitted rows."""
