@@ -179,8 +179,9 @@ def test_more_mutual_connections_never_lower_a_rankers_score_all_else_equal(
 @pytest.mark.xfail(
     strict=True,
     reason="not guaranteed by the learned ranker: with the ranker held fixed, one more mutual friend "
-    "lowers c's rank for 3 of these 18 (u, c, x) (6 before the fixed activity windows, 3 before the "
-    "completed-graph features, 5 without the monotone constraints); the rankers are monotone in the "
+    "lowers c's rank for 6 of these 18 (u, c, x) (3 before the activity-monotone rankers were added, 6 "
+    "before the fixed activity windows, 3 before the completed-graph features, 5 without the monotone "
+    "constraints); the rankers are monotone in the "
     "mutual-connection features (test above), but the other features (degrees, activity, PPR, l3, the "
     "completed graph, whose guesses change across the graph) move too, other candidates gain through x "
     "as well, and scores are standardised per user",
