@@ -131,3 +131,17 @@ def test_an_unfitted_or_rowless_pipeline(tmp_path: Path) -> None:
     loaded = load_bundle(tmp_path / "y", rows).pipeline
     users = np.array([0, 1], np.int32)
     np.testing.assert_array_equal(loaded.score(users), pipe.score(users))
+
+
+def test_a_bundle_from_before_the_activity_monotone_rankers_loads_as_it_was_trained(tmp_path: Path) -> None:
+    rows = community_rows(1)
+    pipe = fit(rows, replace(FAST, monotone_activity=False))
+    before = pipe.score(USERS)
+    save_bundle(pipe, tmp_path / "old", rows=rows)
+    info_path = tmp_path / "old" / BUNDLE_FILE
+    info = json.loads(info_path.read_text())
+    del info["config"]["monotone_activity"]  # written by a pymk that had no such field
+    info_path.write_text(json.dumps(info))
+    loaded = load_bundle(tmp_path / "old")
+    assert not loaded.pipeline.config.monotone_activity and len(loaded.pipeline.rankers) == len(pipe.rankers)
+    np.testing.assert_array_equal(loaded.pipeline.score(USERS), before)

@@ -215,7 +215,8 @@ def load_bundle(directory: Path, rows: Rows | None = None) -> Bundle:
     """
     info = read_bundle_info(directory)
     try:
-        config = config_from_dict(info["config"])
+        # A bundle saved before ``monotone_activity`` existed holds only the unconstrained rankers.
+        config = config_from_dict({"monotone_activity": False, **info["config"]})
         pipeline = PymkPipeline(config)
         names = [list(r.feature_names) for r in pipeline.rankers]
         if names != info["feature_names"]:

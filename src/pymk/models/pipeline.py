@@ -10,8 +10,9 @@ slices, each a miniature of the §4 task: features as of a cut, labels = the new
   a seeded permutation ``i`` — independent random hold-outs at the density of the latest timed slice.
 
 The ranker is trained on slices 1.., early-stopped on slice 0 (validation picks the number of rounds),
-then refit on all slices with it — once per objective (binary and lambdarank by default), scores
-standardised per user and summed. Finally the rows are snapshot as of their end: scoring applies the
+then refit on all slices with it — once per objective (binary and lambdarank by default), and each a
+second time monotone in the candidate's activity (``monotone_activity``), scores standardised per user
+and summed. Finally the rows are snapshot as of their end: scoring applies the
 ranker to features as of then.
 
 With no labelled pair in any slice the candidates are ranked by PPR alone. Scores: candidates get
