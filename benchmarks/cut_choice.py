@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from model_validation import add_depth_argument, validation_splits
+from pymk.evaluation.graph import TrainGraph
+from pymk.evaluation.metrics import Ranker as EvalRanker
 from pymk.features.rows import Rows
 from pymk.features.snapshot import Snapshot, build_snapshot
 from pymk.models.pipeline import PipelineConfig, PymkPipeline
@@ -90,19 +92,19 @@ def choose_cuts(
 
 
 def hits(pipe: PymkPipeline, snap: Snapshot, keys: np.ndarray, users: np.ndarray) -> np.ndarray:
-    """float64 ``(len(users),)``: how many of each user's :data:`K` best-scored others (self and
-    ``snap``'s partners excluded) are among ``keys`` (sorted ``u * n + v``, :func:`new_pair_keys`)."""
+    """float64 ``(len(users),)``: how many of each user's :data:`K` best-scored others are among ``keys``
+    (sorted ``u * n + v``, :func:`new_pair_keys`) — masked and ranked as §4 does
+    (:class:`pymk.evaluation.metrics.Ranker`: self and ``snap``'s partners excluded, ties by degree)."""
     n = np.int64(snap.n_users)
-    k = min(K, snap.n_users)
+    ranker = EvalRanker(TrainGraph(adjacency=snap.adjacency, degree=snap.degree))
     out = np.zeros(users.shape[0])
     for lo in range(0, users.shape[0], pipe.config.batch):
         batch = users[lo : lo + pipe.config.batch]
         scores = pipe.score(batch)
-        sub = snap.adjacency[batch]
-        scores[np.repeat(np.arange(batch.shape[0]), np.diff(sub.indptr)), sub.indices] = -np.inf
-        scores[np.arange(batch.shape[0]), batch] = -np.inf
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        out[lo : lo + batch.shape[0]] = np.isin(batch[:, None] * n + top, keys).sum(axis=1)
+        ranker.mask(batch, scores)
+        top = ranker.top_k(scores, K)
+        found = np.isin(batch[:, None] * n + top, keys) & (top >= 0)
+        out[lo : lo + batch.shape[0]] = found.sum(axis=1)
     return out
 
 

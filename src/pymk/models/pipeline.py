@@ -195,12 +195,12 @@ class PymkPipeline:
 
     def _rounds_key(self, i: int) -> str:
         """The :attr:`validation` key of ranker ``i``'s rounds: ``rounds`` for the first, else named by
-        its objective (and ``_monotone`` for the activity-monotone copies)."""
+        its objective (and ``_monotone`` when it is constrained in :data:`CANDIDATE_ACTIVITY`)."""
         if i == 0:
             return "rounds"
-        ranker = self.rankers[i]
-        copy = "_monotone" if i >= len(self.rankers) // 2 and self.config.monotone_activity else ""
-        return f"rounds_{ranker.config.objective}{copy}"
+        config = self.rankers[i].config
+        copy = "_monotone" if set(CANDIDATE_ACTIVITY) <= set(config.increasing) else ""
+        return f"rounds_{config.objective}{copy}"
 
     def pairs(self, users: np.ndarray) -> PairBatch:
         """Candidates and features of ``users`` as of the end of the fitted rows."""
